@@ -1,0 +1,1 @@
+"""Thin launchers: parse a config, call a study's ``run``, write files."""
