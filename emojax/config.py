@@ -158,19 +158,35 @@ def parse_cli(
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON atomically: a crash leaves the old file or none, never half of one."""
+    """Write JSON atomically: a crash leaves the old file or none, never half of one.
+
+    NaN and infinities are written as ``null`` (strict JSON).
+    """
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=False, default=_json_default)
+            json.dump(_finite(obj), f, indent=2, sort_keys=False, default=_json_default, allow_nan=False)
             f.write("\n")
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _finite(x):
+    """NaN and infinities become null, so the file is strict JSON that any reader accepts."""
+    if isinstance(x, float):
+        return x if np.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, (np.generic, np.ndarray, jax.Array)):
+        return _finite(np.asarray(x).tolist())
+    return x
 
 
 def _json_default(x):

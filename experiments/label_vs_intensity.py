@@ -3,7 +3,8 @@
     python -m experiments.label_vs_intensity --preset smoke|tiny|default --workdir DIR \\
         [--set raters_field=value ...]
 
-Writes ``DIR/config.json``, ``DIR/results.json``, ``DIR/calibration.md`` and PNG figures.
+Writes ``DIR/config.json``, ``DIR/results.json``, ``DIR/calibration.md``, ``DIR/summary.md``
+and PNG figures.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import os
 import sys
 import time
 
-from emojax import config
-from emojax.studies import label_vs_intensity as study
-from emojax.studies import label_vs_intensity_figures as figures
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+
+from emojax import config  # noqa: E402
+from emojax.studies import label_vs_intensity as study  # noqa: E402
+from emojax.studies import label_vs_intensity_figures as figures  # noqa: E402
 
 
 def main(argv=None) -> dict:
@@ -26,8 +31,9 @@ def main(argv=None) -> dict:
     results["preset"] = preset
     results["seconds"] = round(time.time() - start, 1)
     config.write_json(os.path.join(workdir, "results.json"), results)
-    with open(os.path.join(workdir, "calibration.md"), "w") as f:
-        f.write(study.calibration_table(results) + "\n")
+    for name, text in (("calibration.md", study.calibration_table(results)), ("summary.md", study.results_table(results))):
+        with open(os.path.join(workdir, name), "w") as f:
+            f.write(text + "\n")
     paths = figures.save_all(results, workdir)
     held = {k: v["held"] for k, v in results["predictions"].items()}
     print(f"[label_vs_intensity] preset={preset} {results['seconds']}s -> {workdir}")

@@ -223,3 +223,15 @@ def test_correlation_rejects_mismatched_shapes_and_kendall_ndim():
         metrics.pearson(jnp.zeros((4, 2)), jnp.zeros((4, 3)))
     with pytest.raises(ValueError, match="1-D"):
         metrics.kendall_tau(jnp.zeros((4, 2)), jnp.zeros((4, 2)))
+
+
+@pytest.mark.parametrize("bad", [8, -1, 2.5, float("nan")])
+def test_qwk_rejects_levels_off_the_scale(bad):
+    a = np.array([0, 1, bad, 3], dtype=float)
+    with pytest.raises(ValueError, match=r"a must hold integer levels in 0\.\.7; a\[2\]"):
+        metrics.quadratic_weighted_kappa(a, np.array([0, 1, 2, 3]))
+
+
+def test_labels_to_counts_names_the_out_of_range_label():
+    with pytest.raises(ValueError, match=r"labels\[0, 1\] = 9"):
+        metrics.labels_to_counts(np.array([[0, 9], [1, 1]]), 5)

@@ -69,8 +69,9 @@ def quadratic_weighted_kappa(a, b, num_levels: int = 8) -> jax.Array:
     sum(w * E) = 0 and kappa is undefined; we return NaN, as scikit-learn does (its
     default ``replace_undefined_by=np.nan``, with a warning we do not emit).
 
-    Levels outside ``0..K-1`` get an all-zero one-hot row and silently drop out
-    (cannot be checked under ``jit``); quantise with :func:`to_levels` first.
+    Levels outside ``0..K-1`` (or NaN) raise ``ValueError`` on concrete inputs. Under
+    ``jit`` they cannot be checked and would silently drop out; quantise with
+    :func:`to_levels` first.
 
     Args:
       a: 1-D integer levels of rater A (integer-valued floats also work).
@@ -88,7 +89,23 @@ def quadratic_weighted_kappa(a, b, num_levels: int = 8) -> jax.Array:
         )
     if num_levels < 2:
         raise ValueError(f"num_levels must be >= 2, got {num_levels}")
+    for name, x in (("a", a), ("b", b)):
+        _check_levels(name, x, num_levels)
     return _qwk(a, b, num_levels)
+
+
+def _check_levels(name: str, x: jax.Array, num_levels: int) -> None:
+    """Rejects concrete levels outside 0..num_levels-1 (tracers pass unchecked)."""
+    if isinstance(x, jax.core.Tracer):
+        return
+    v = np.asarray(x)
+    bad = ~np.isfinite(v) | (v < 0) | (v > num_levels - 1) | (v != np.round(v))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"{name} must hold integer levels in 0..{num_levels - 1}; {name}[{i}] = {v[i].item()!r} "
+            f"({int(bad.sum())} bad value(s)); quantise continuous values with to_levels()"
+        )
 
 
 @functools.partial(jax.jit, static_argnums=2)
@@ -115,8 +132,8 @@ def labels_to_counts(labels, num_categories: int) -> jax.Array:
 
     Args:
       labels: Integer labels shaped ``[raters, items]`` in ``0..num_categories-1``.
-        Out-of-range labels (e.g. -1 for "missing") contribute nothing, which then
-        makes that item's total differ and :func:`fleiss_kappa` reject the table.
+        Out-of-range labels raise ``ValueError`` naming the first one (on concrete
+        inputs; under ``jit`` they would contribute nothing).
       num_categories: Number of categories.
 
     Returns:
@@ -125,6 +142,13 @@ def labels_to_counts(labels, num_categories: int) -> jax.Array:
     labels = jnp.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"labels must be 2-D [raters, items], got ndim={labels.ndim}")
+    if not isinstance(labels, jax.core.Tracer):
+        bad = (np.asarray(labels) < 0) | (np.asarray(labels) >= num_categories)
+        if bad.any():
+            r, i = np.argwhere(bad)[0]
+            raise ValueError(
+                f"labels must be in 0..{num_categories - 1}; labels[{r}, {i}] = {np.asarray(labels)[r, i]}"
+            )
     return jnp.sum(jax.nn.one_hot(labels, num_categories), axis=0)
 
 

@@ -15,8 +15,10 @@ perception noise, biases, inattention and framing. We compare
 * intensity agreement: interval Krippendorff alpha and ICC(2,1) pooled over item x category
   units, and the mean of per-category interval alphas;
 
-each with 1,000-resample bootstrap CIs over items, against blend entropy. The same run
-calibrates the raters against EmoNet's reported agreement and sweeps the rater-noise knob.
+each with 1,000-resample bootstrap CIs over items, against blend entropy, for the calibrated
+raters and for careful raters with idiosyncratic scale use (a condition where labels can
+win: the argmax ignores how a rater uses the scale, absolute agreement does not). The same
+run calibrates the raters against EmoNet's reported agreement and sweeps the noise knob.
 The predictions in ``docs/predictions/label_vs_intensity.md`` were committed first; the
 results score each one.
 """
@@ -54,6 +56,8 @@ class Config:
       blend_temperatures: blend-entropy levels (emotion construction's softmax temperature).
       noise_scales: values of the rater-noise knob for the calibration sweep.
       noisy_scale: a high rater-noise setting where the prediction P5 is checked.
+      idiosyncratic_raters: careful raters with idiosyncratic scale use (few false alarms,
+        strong bias and gain differences), the condition of predictions P6 and P7.
       n_bootstrap: bootstrap resamples per CI.
       world: the simulated world (raters included) at the calibrated defaults.
       seed: root seed.
@@ -61,8 +65,9 @@ class Config:
 
     num_items: int = 2500
     blend_temperatures: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
-    noise_scales: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+    noise_scales: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
     noisy_scale: float = 3.0
+    idiosyncratic_raters: raters.RaterConfig = raters.RaterConfig(absent_sd=0.1, bias_sd=1.5, gain_sd=0.5)
     n_bootstrap: int = 1000
     world: items.ItemsConfig = items.ItemsConfig()
     seed: int = 0
@@ -76,8 +81,8 @@ class Config:
 
 
 PRESETS = {
-    "smoke": Config(num_items=150, blend_temperatures=(0.1, 1.0, 4.0), noise_scales=(0.25, 1.0, 4.0), n_bootstrap=100),
-    "tiny": Config(num_items=600, blend_temperatures=(0.1, 0.5, 1.0, 4.0), noise_scales=(0.25, 0.5, 1.0, 2.0, 4.0), n_bootstrap=300),
+    "smoke": Config(num_items=150, blend_temperatures=(0.1, 1.0, 4.0), noise_scales=(0.0, 1.0, 4.0), n_bootstrap=100),
+    "tiny": Config(num_items=600, blend_temperatures=(0.1, 0.5, 1.0, 4.0), noise_scales=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0), n_bootstrap=300),
     "default": Config(),
 }  # fmt: skip
 
@@ -137,8 +142,10 @@ def _ci(stat, data, key, n, batch=50) -> dict:
 # ---- the study ----
 
 
-def _world(cfg: Config, temperature: float | None = None, noise: float | None = None) -> items.ItemsConfig:
-    w = cfg.world
+def _world(
+    cfg: Config, temperature: float | None = None, noise: float | None = None, rater_cfg: raters.RaterConfig | None = None
+) -> items.ItemsConfig:
+    w = cfg.world if rater_cfg is None else dataclasses.replace(cfg.world, raters=rater_cfg)
     if temperature is not None:
         w = dataclasses.replace(w, affect=dataclasses.replace(w.affect, blend_temperature=temperature))
     if noise is not None:
@@ -204,7 +211,7 @@ def sweep_noise(cfg: Config, key: jax.Array, panel) -> list[dict]:
     return out
 
 
-def score_predictions(blend: list[dict], noisy: dict, quiet_low: dict) -> dict:
+def score_predictions(blend: list[dict], noisy: dict, quiet_low: dict, idio: list[dict]) -> dict:
     """Each committed prediction, held or failed, with the numbers it rests on."""
     lo, hi = blend[0], blend[-1]
     est = lambda d, k: d[k]["estimate"]  # noqa: E731
@@ -238,24 +245,43 @@ def score_predictions(blend: list[dict], noisy: dict, quiet_low: dict) -> dict:
             ),
             "drop_label_kappa": drop_kappa, "drop_mean_category_alpha": drop_alpha, "noisy": noisy,
         },
+        "P6_idiosyncratic_scales_label_at_or_above_intensity_at_low_blend": {
+            "held": bool(
+                est(idio[0], "label_kappa") >= est(idio[0], "pooled_alpha")
+                and est(idio[0], "label_kappa") >= est(idio[0], "pooled_icc")
+            ),
+            "label_kappa": idio[0]["label_kappa"], "pooled_alpha": idio[0]["pooled_alpha"],
+            "pooled_icc": idio[0]["pooled_icc"],
+        },
+        "P7_idiosyncratic_scales_cross_at_high_blend": {
+            "held": bool(
+                est(idio[0], "label_kappa") > est(idio[-1], "label_kappa")
+                and est(idio[-1], "pooled_alpha") > est(idio[-1], "label_kappa")
+            ),
+            "label_kappa_lowest": idio[0]["label_kappa"], "label_kappa_highest": idio[-1]["label_kappa"],
+            "pooled_alpha_highest": idio[-1]["pooled_alpha"],
+        },
     }  # fmt: skip
 
 
 def run(cfg: Config) -> dict[str, Any]:
     """Runs the whole study; returns the JSON-ready results."""
     root = jax.random.key(cfg.seed)
-    k_panel, k_cal, k_noise, k_blend, k_noisy = jax.random.split(root, 5)
+    k_panel, k_cal, k_noise, k_blend, k_noisy, k_idio = jax.random.split(root, 6)
     panel = raters.sample_panel(k_panel, cfg.world.raters)  # the same raters throughout
-    blend = []
-    for i, t in enumerate(cfg.blend_temperatures):
+    idio_panel = raters.sample_panel(k_panel, cfg.idiosyncratic_raters)
+    temps = sorted(cfg.blend_temperatures)
+    blend, idio = [], []
+    for i, t in enumerate(temps):
         row = compare_formats(cfg, jax.random.fold_in(k_blend, i), _world(cfg, temperature=t), panel)
         blend.append({"blend_temperature": t, **row})
-    t_low = min(cfg.blend_temperatures)
+        world = _world(cfg, temperature=t, rater_cfg=cfg.idiosyncratic_raters)
+        row = compare_formats(cfg, jax.random.fold_in(k_idio, i), world, idio_panel)
+        idio.append({"blend_temperature": t, **row})
+    t_low = temps[0]
     noisy = compare_formats(cfg, k_noisy, _world(cfg, temperature=t_low, noise=cfg.noisy_scale), panel)
     noisy["noise_scale"] = cfg.noisy_scale
     noisy["blend_temperature"] = t_low
-    quiet_low = next(b for b in blend if b["blend_temperature"] == t_low)
-    blend.sort(key=lambda b: b["blend_temperature"])
     knob = sweep_noise(cfg, k_noise, panel)
     knob_means = [k["mean_category_alpha"]["estimate"] for k in knob]
     cal = calibrate(cfg, k_cal, panel)
@@ -272,7 +298,8 @@ def run(cfg: Config) -> dict[str, Any]:
         "noise_knob": knob,
         "blend": blend,
         "noisy_low_blend": noisy,
-        "predictions": score_predictions(blend, noisy, quiet_low),
+        "idiosyncratic_blend": idio,
+        "predictions": score_predictions(blend, noisy, blend[0], idio),
     }
 
 
@@ -290,4 +317,25 @@ def calibration_table(results: dict) -> str:
         f"| **mean** | | {cal['mean_alpha']:.2f} (Cronbach {cal['mean_cronbach_alpha']:.2f}) "
         f"| voice Cronbach {ref['voice_cronbach_alpha_overall']} overall |"
     )
+    return "\n".join(rows)
+
+
+def results_table(results: dict) -> str:
+    """Markdown: agreement per blend level for both rater conditions, and the verdicts."""
+    f = lambda ci: f"{ci['estimate']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}]"  # noqa: E731
+    rows = []
+    for key, title in (("blend", "calibrated raters"), ("idiosyncratic_blend", "careful raters, idiosyncratic scales")):
+        rows += [f"**{title}**", "", "| T | blend entropy | label kappa | pooled alpha | pooled ICC(2,1) | mean category alpha |",
+                 "|---|---|---|---|---|---|"]
+        for b in results[key]:
+            rows.append(
+                f"| {b['blend_temperature']:g} | {b['blend_entropy']:.2f} | {f(b['label_kappa'])} | {f(b['pooled_alpha'])} "
+                f"| {f(b['pooled_icc'])} | {f(b['mean_category_alpha'])} |"
+            )
+        rows.append("")
+    n = results["noisy_low_blend"]
+    rows += [f"**noisy raters** (noise_scale {n['noise_scale']:g}, T {n['blend_temperature']:g}): label kappa "
+             f"{f(n['label_kappa'])}, pooled alpha {f(n['pooled_alpha'])}, mean category alpha {f(n['mean_category_alpha'])}", ""]
+    rows += ["| prediction | verdict |", "|---|---|"]
+    rows += [f"| {k} | {'held' if v['held'] else 'failed'} |" for k, v in results["predictions"].items()]
     return "\n".join(rows)

@@ -5,13 +5,12 @@ The launcher saves them as PNG; the notebook calls the same functions.
 
 from __future__ import annotations
 
-import matplotlib
+import os
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from emojax import taxonomy  # noqa: E402
+from emojax import taxonomy
 
 SERIES = {
     "label_kappa": "argmax label: Fleiss' kappa",
@@ -29,19 +28,24 @@ def _errorbar(ax, x, cis, label, **kw):
 
 
 def blend_figure(results: dict):
-    """Agreement on the argmax label vs on intensities, as blend entropy grows (95% CIs)."""
-    blend = results["blend"]
-    x = [b["blend_entropy"] for b in blend]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, label in SERIES.items():
-        _errorbar(ax, x, [b[key] for b in blend], label)
-    for b in blend:
-        ax.annotate(f"T={b['blend_temperature']:g}", (b["blend_entropy"], 0.02), fontsize=7, ha="center")
-    ax.set_xlabel("blend entropy of the true intensities (nats)")
-    ax.set_ylabel("agreement among raters")
-    ax.set_ylim(0, 1)
-    ax.set_title("Same raters, two response formats")
-    ax.legend(fontsize=8, loc="upper right")
+    """Agreement on the argmax label vs on intensities, as blend entropy grows (95% CIs),
+    for the calibrated raters (left) and careful raters with idiosyncratic scales (right)."""
+    panels = [("blend", "calibrated raters"), ("idiosyncratic_blend", "careful raters, idiosyncratic scales")]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, (key, title) in zip(axes, panels):
+        rows = results[key]
+        x = [b["blend_entropy"] for b in rows]
+        for series, label in SERIES.items():
+            _errorbar(ax, x, [b[series] for b in rows], label)
+        ax.set_xlabel("blend entropy of the true intensities (nats); blend temperature T above")
+        ax.set_title(title)
+        top = max(max(b[s]["high"] for s in SERIES) for b in rows)
+        ax.set_ylim(-0.05, max(0.5, top + 0.1))
+        for b in rows:
+            ax.annotate(f"T={b['blend_temperature']:g}", (b["blend_entropy"], 0.95), xycoords=("data", "axes fraction"), fontsize=7, ha="center")
+    axes[0].set_ylabel("agreement among raters")
+    axes[0].legend(fontsize=8, loc="upper left")
+    fig.suptitle("Same raters, two response formats: one label vs 40 intensities")
     fig.tight_layout()
     return fig
 
@@ -91,8 +95,6 @@ FIGURES = {"label_vs_intensity": blend_figure, "calibration": calibration_figure
 
 def save_all(results: dict, workdir: str) -> list[str]:
     """Writes every figure as ``workdir/<name>.png``; returns the paths."""
-    import os
-
     paths = []
     for name, make in FIGURES.items():
         fig = make(results)
