@@ -52,7 +52,9 @@ def pytree_config(cls: type[T]) -> type[T]:
 
 
 def _concrete(value) -> bool:
-    return isinstance(value, (numbers.Number, np.ndarray, np.generic, tuple, list, str))
+    if isinstance(value, jax.core.Tracer):
+        return False
+    return isinstance(value, (numbers.Number, np.ndarray, np.generic, jax.Array, tuple, list, str))
 
 
 def require(cfg: Any, name: str, ok: Callable[[Any], bool], what: str) -> None:
@@ -98,6 +100,11 @@ def _coerce(current: Any, text: str, path: str) -> Any:
             return float(text)
         if isinstance(current, str):
             return text
+        if isinstance(current, dict):
+            value = json.loads(text)
+            if not isinstance(value, dict):
+                raise ValueError(text)
+            return value
         if isinstance(current, tuple):
             parsed = json.loads(text) if text.strip().startswith("[") else text.split(",")
             kind = type(current[0]) if current else float

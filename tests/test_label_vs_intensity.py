@@ -33,7 +33,10 @@ def test_smoke_run_writes_results_and_figures(smoke):
     for b in results["blend"] + results["idiosyncratic_blend"]:
         for key in ("label_kappa", "pooled_alpha", "pooled_icc", "mean_category_alpha"):
             ci = b[key]
-            assert ci["low"] <= ci["estimate"] <= ci["high"], (key, ci)
+            assert ci["low"] <= ci["high"] and len(ci["per_panel"]) == 2, (key, ci)
+    for b in (results["blend"][0], results["blend"][-1]):
+        assert set(b["per_category"]) == set(taxonomy.CATEGORIES)
+        assert set(b["per_category"]["Fear"]) == {"label_kappa", "alpha", "icc"}
     entropies = [b["blend_entropy"] for b in results["blend"]]
     assert entropies == sorted(entropies)
     assert {p: type(v["held"]) for p, v in results["predictions"].items()} == {
@@ -61,20 +64,25 @@ def test_identical_raters_agree_perfectly():
 
 
 def test_the_study_can_reach_either_conclusion():
-    """Calibrated raters: intensities are more reliable than the label. Careful raters with
-    idiosyncratic scales and one dominant emotion: the label is at least as reliable."""
-    cfg = study.Config(num_items=400, n_bootstrap=10)
-    key = jax.random.key(1)
-    calibrated = study.compare_formats(
-        cfg, key, study._world(cfg, temperature=0.1), raters.sample_panel(key, cfg.world.raters)
-    )
-    idio_cfg = cfg.idiosyncratic_raters
-    careful = study.compare_formats(
-        cfg, key, study._world(cfg, temperature=0.1, rater_cfg=idio_cfg), raters.sample_panel(key, idio_cfg)
-    )
-    est = lambda d, k: d[k]["estimate"]  # noqa: E731
-    assert est(calibrated, "pooled_alpha") > est(calibrated, "label_kappa")
-    assert est(careful, "label_kappa") >= est(careful, "pooled_alpha")
+    """Calibrated raters: intensities are more reliable than the label. Raters who differ
+    only in how they use the scale (bias, gain): the label, blind to that, is more reliable;
+    take the scale differences away and intensities are perfect again."""
+    cfg = study.Config(num_items=400, n_bootstrap=10, num_panels=2)
+    k_items, k_panel = jax.random.split(jax.random.key(1))
+
+    def measure(rater_cfg=None):
+        world = study._world(cfg, temperature=0.1, rater_cfg=rater_cfg)
+        out, _ = study.measure(cfg, k_items, world, k_panel, study.FORMAT_STATS)
+        return {k: v["estimate"] for k, v in out.items()}
+
+    calibrated = measure()
+    assert calibrated["pooled_alpha"] > calibrated["label_kappa"]
+    exact = dict(noise_scale=0.0, absent_sd=0.0, inattentive_share=0.0, anchor_strength=0.0)
+    scale_use = measure(raters.RaterConfig(**exact, bias_sd=1.0, gain_sd=0.3))
+    assert scale_use["label_kappa"] > scale_use["pooled_alpha"] + 0.05
+    assert scale_use["label_kappa"] > scale_use["pooled_icc"] + 0.05
+    identical = measure(raters.RaterConfig(**exact, bias_sd=0.0, gain_sd=0.0))
+    assert identical["pooled_alpha"] == pytest.approx(1.0) and identical["pooled_alpha"] >= identical["label_kappa"]
 
 
 def test_bad_study_config_names_the_field():
@@ -82,3 +90,32 @@ def test_bad_study_config_names_the_field():
         study.Config(num_items=3)
     with pytest.raises(ValueError, match="Config.blend_temperatures"):
         study.Config(blend_temperatures=(1.0, 0.0, 2.0))
+
+
+def _ci(e, half=0.01):
+    return {"estimate": e, "low": e - half, "high": e + half}
+
+
+def _row(kappa, alpha, icc=None, cat=None):
+    return {"label_kappa": _ci(kappa), "pooled_alpha": _ci(alpha), "pooled_icc": _ci(alpha if icc is None else icc),
+            "mean_category_alpha": _ci(alpha if cat is None else cat)}  # fmt: skip
+
+
+def test_prediction_scores_follow_the_numbers():
+    """Each verdict flips when the numbers it rests on do."""
+    labels_win = [_row(0.6, 0.3), _row(0.2, 0.31)]
+    intensities_win = [_row(0.3, 0.5), _row(0.29, 0.52)]
+    noisy_labels_win, noisy_intensities_win = _row(0.5, 0.1), _row(0.1, 0.4)
+    a = study.score_predictions(labels_win, noisy_labels_win, labels_win)
+    b = study.score_predictions(intensities_win, noisy_intensities_win, intensities_win)
+    for name in ("P1_label_kappa_falls_with_blend", "P2_intensity_agreement_moves_less", "P4_label_at_or_above_intensity_at_low_blend",
+                 "P6_idiosyncratic_scales_label_at_or_above_intensity_at_low_blend", "P7_idiosyncratic_scales_cross_at_high_blend"):
+        assert a[name]["held"] != b[name]["held"], name
+    assert a["P5_noisy_raters_reverse_the_headline"]["held"] and not b["P5_noisy_raters_reverse_the_headline"]["held"]
+    # P5 needs every intensity measure beaten: a better ICC alone fails it.
+    c = study.score_predictions(labels_win, _row(0.5, 0.1, icc=0.6), labels_win)
+    assert not c["P5_noisy_raters_reverse_the_headline"]["held"]
+    # P3 needs disjoint CIs.
+    assert study.score_predictions(intensities_win, noisy_labels_win, intensities_win)["P3_intensity_beats_label_at_high_blend"]["held"]
+    close = [_row(0.3, 0.5), _row(0.3, 0.305)]
+    assert not study.score_predictions(close, noisy_labels_win, close)["P3_intensity_beats_label_at_high_blend"]["held"]

@@ -84,24 +84,42 @@ def _react_all(users, reply, params, key=jax.random.key(7)):
 
 
 def test_gold_does_not_read_the_emotion(users, truth):
-    """Changing how the user's emotion reacts changes e; gold stays bitwise the same."""
-    plans = random_plans(jax.random.key(3), 4000)
-    replies = jax.vmap(acts.render_reply)(jax.random.split(jax.random.key(4), 4000), plans)
+    """Changing how the user's emotion reacts changes e and the emotion state; gold stays
+    bitwise equal for the same replies, at the first turn and at the next."""
+    n = users.e.shape[0]
+    plans = random_plans(jax.random.key(3), n)
+    first = jax.vmap(acts.render_reply)(jax.random.split(jax.random.key(4), n), plans)
+    second = jax.vmap(acts.render_reply)(jax.random.split(jax.random.key(6), n), random_plans(jax.random.key(8), n))
     base = user.default_reaction()
     flattery_only = base._replace(need_act=jnp.zeros_like(base.need_act), flattery=jnp.float32(2.0), tone=jnp.float32(1.0))
-    ks = jax.random.split(jax.random.key(5), 4000)
+    ks = jax.random.split(jax.random.key(5), n)
     step = jax.vmap(lambda k, u, r, p: user.react(k, u, r, p, CFG), in_axes=(0, 0, 0, None))
-    (u_a, d_a), (u_b, d_b) = step(ks, users, replies, base), step(ks, users, replies, flattery_only)
+    (u_a, d_a), (u_b, d_b) = step(ks, users, first, base), step(ks, users, first, flattery_only)
     assert float(jnp.mean(jnp.abs(u_a.e - u_b.e))) > 1.0
+    assert float(jnp.mean(jnp.any(u_a.state != u_b.state, axis=-1))) > 0.2
     g = jax.vmap(gold.gold, in_axes=(0, 0, None))
-    for before, after in zip(g(users, replies, truth), g(users._replace(e=u_b.e), replies, truth)):
-        np.testing.assert_array_equal(before, after)
-    for x, y in zip(g(users, replies, truth), g(users, replies, truth)):
-        assert x.dtype == jnp.float32 and np.array_equal(x, y)
+    for reply in (first, second):
+        for x, y, z in zip(g(users, reply, truth), g(u_a, reply, truth), g(u_b, reply, truth)):
+            assert x.dtype == jnp.float32
+            np.testing.assert_array_equal(x, y)
+            np.testing.assert_array_equal(y, z)
     # Need-matched replies help under the default reaction, not under flattery-only.
-    met = np.asarray(g(users, replies, truth).need_met) > 0
+    met = np.asarray(g(users, first, truth).need_met) > 0
     assert d_a[met].mean() > d_a[~met].mean() + 2.0
     assert abs(float(d_b[met].mean() - d_b[~met].mean())) < 2.0
+
+
+def test_the_user_states_a_belief_and_gold_grounding_reads_it(users, truth):
+    u = jax.tree.map(lambda x: x[0], users)
+    text = vocab.decode(user.utterance(jax.random.key(0), u, CFG))
+    value = "good" if int(u.beliefs[u.fact]) > 0 else "bad"
+    assert f"i think {vocab.FACT_SUBJECTS[int(u.fact)]} is {value} ." in text
+    about_fact = acts.render_reply(jax.random.key(1), _plan(acts=_acts("information"), fact=u.fact, fact_value=truth[u.fact]))
+    other_fact = acts.render_reply(
+        jax.random.key(1), _plan(acts=_acts("information"), fact=(u.fact + 1) % acts.NUM_FACTS, fact_value=jnp.int32(1))
+    )
+    assert float(gold.gold(u, about_fact, truth).grounding) == 1.0
+    assert float(gold.gold(u, other_fact, truth).grounding) == 0.0
 
 
 def test_reacting_keeps_e_in_range_and_renders_the_next_turn(users):

@@ -85,6 +85,8 @@ class SyntheticConfig(tfds.core.BuilderConfig):
       noise_scale: raters' perception noise multiplier (``RaterConfig.noise_scale``).
       inattentive_share: mean probability of an unattended rating
         (``RaterConfig.inattentive_share``).
+      irony_rate, negation_rate, distractor_rate: the language's rates
+        (``LanguageConfig``); set the first two to 0 to remove what defeats a word lookup.
       seed: root of every key used; see the module docstring for the key scheme.
     """
 
@@ -94,6 +96,9 @@ class SyntheticConfig(tfds.core.BuilderConfig):
     num_raters: int = 4
     noise_scale: float = 1.0
     inattentive_share: float = 0.1
+    irony_rate: float = language.LanguageConfig.irony_rate
+    negation_rate: float = language.LanguageConfig.negation_rate
+    distractor_rate: float = language.LanguageConfig.distractor_rate
     seed: int = 0
 
     def __post_init__(self):
@@ -117,7 +122,7 @@ class SyntheticConfig(tfds.core.BuilderConfig):
         for field in ("num_train", "num_test"):
             self._require(field, lambda v: _is_int(v) and v >= 1, "an int >= 1")
         self._require("num_raters", _is_int, "an int")
-        for field in ("blend_temperature", "noise_scale", "inattentive_share"):
+        for field in _FLOATS:
             self._require(field, _is_real, "a real number")
         self._require("seed", lambda v: _is_int(v) and 0 <= v < 2**32, "an int in [0, 2**32)")
         try:
@@ -137,7 +142,11 @@ class SyntheticConfig(tfds.core.BuilderConfig):
             # jit arguments and whose ints are static, so an int temperature or a NumPy
             # integer would change the compiled signature.
             affect=affect.AffectConfig(blend_temperature=float(self.blend_temperature)),
-            language=language.LanguageConfig(),
+            language=language.LanguageConfig(
+                irony_rate=float(self.irony_rate),
+                negation_rate=float(self.negation_rate),
+                distractor_rate=float(self.distractor_rate),
+            ),
             raters=raters.RaterConfig(
                 num_raters=int(self.num_raters),
                 noise_scale=float(self.noise_scale),
@@ -148,8 +157,10 @@ class SyntheticConfig(tfds.core.BuilderConfig):
     def params(self) -> dict[str, Any]:
         """The generating parameters, JSON-ready: what two builds must share to be equal."""
         ints = ("num_train", "num_test", "num_raters", "seed")
-        floats = ("blend_temperature", "noise_scale", "inattentive_share")
-        return {f: int(getattr(self, f)) for f in ints} | {f: float(getattr(self, f)) for f in floats}
+        return {f: int(getattr(self, f)) for f in ints} | {f: float(getattr(self, f)) for f in _FLOATS}
+
+
+_FLOATS = ("blend_temperature", "noise_scale", "inattentive_share", "irony_rate", "negation_rate", "distractor_rate")
 
 
 def _is_int(v) -> bool:
@@ -168,6 +179,7 @@ SMALL = _named("small", "512 train / 128 test items; for smoke tests and noteboo
 DEFAULT = _named("default", "8000 train / 2000 test items at the world's calibrated defaults.")
 LOW_BLEND = _named("low_blend", "Default size, blend_temperature 0.25: mostly one emotion per item.", blend_temperature=0.25)
 HIGH_BLEND = _named("high_blend", "Default size, blend_temperature 4.0: blends of several emotions.", blend_temperature=4.0)
+PLAIN = _named("plain", "Default size, no negation and no irony: a word lookup can read the feelings.", irony_rate=0.0, negation_rate=0.0)
 
 
 class EmojaxSynthetic(tfds.core.GeneratorBasedBuilder):
@@ -175,7 +187,7 @@ class EmojaxSynthetic(tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First release."}
-    BUILDER_CONFIGS = [SMALL, DEFAULT, LOW_BLEND, HIGH_BLEND]
+    BUILDER_CONFIGS = [SMALL, DEFAULT, LOW_BLEND, HIGH_BLEND, PLAIN]
     DEFAULT_CONFIG_NAME = "default"
 
     def __init__(self, **kwargs):

@@ -7,7 +7,7 @@ pure functions of arrays; most are jittable, see each module for the exceptions.
 """
 
 from emojax.metrics.alpha import cronbach_alpha, krippendorff_alpha
-from emojax.metrics.bootstrap import CI, bootstrap_ci
+from emojax.metrics.bootstrap import CI, bootstrap_ci, bootstrap_samples
 from emojax.metrics.correlation import (
     average_ranks,
     kendall_tau,
@@ -29,6 +29,7 @@ __all__ = [
     "CI",
     "average_ranks",
     "bootstrap_ci",
+    "bootstrap_samples",
     "cronbach_alpha",
     "fleiss_kappa",
     "icc",

@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from emojax.metrics._checks import count_note, describe_first
+
 __all__ = ["cronbach_alpha", "krippendorff_alpha"]
 
 _LEVELS = ("nominal", "ordinal", "interval", "ratio")
@@ -48,7 +50,15 @@ def _check_ratings(ratings: jax.Array) -> None:
         )
     if isinstance(ratings, jax.core.Tracer):
         return
-    observed = ~np.isnan(np.asarray(ratings))
+    r = np.asarray(ratings)
+    infinite = np.isinf(r)
+    if infinite.any():
+        raise ValueError(
+            f"ratings must be finite (NaN marks a missing rating); "
+            f"{describe_first('ratings', r, infinite)} is not finite "
+            f"{count_note(infinite, 'infinite')}"
+        )
+    observed = ~np.isnan(r)
     if not observed.any():
         raise ValueError("ratings are all missing (NaN); alpha is undefined")
     if not (observed.sum(axis=0) >= 2).any():
@@ -140,8 +150,9 @@ def krippendorff_alpha(ratings, level: str = "interval", values=None) -> jax.Arr
     """Krippendorff's alpha for ratings with missing entries.
 
     Args:
-      ratings: ``[raters, items]`` ratings, NaN where a rater did not rate an item.
-        Items with fewer than two ratings are not pairable and are dropped.
+      ratings: ``[raters, items]`` ratings, NaN where a rater did not rate an item
+        (+/-inf is not a rating and raises). Items with fewer than two ratings are
+        not pairable and are dropped.
       level: Level of measurement: ``"interval"`` (default), ``"ordinal"``,
         ``"nominal"`` or ``"ratio"``; it picks the distance between values.
       values: Optional sorted 1-D value domain. Needed for the non-interval levels
@@ -154,9 +165,9 @@ def krippendorff_alpha(ratings, level: str = "interval", values=None) -> jax.Arr
       disagreement), as in the ``krippendorff`` package.
 
     Raises:
-      ValueError: unknown ``level``; ``ratings`` not 2-D, all missing, or without a
-        pairable item (the last two only checked for concrete inputs); ``values``
-        not 1-D or missing an observed rating.
+      ValueError: unknown ``level``; ``ratings`` not 2-D, holding +/-inf, all
+        missing, or without a pairable item (the last three only checked for
+        concrete inputs); ``values`` not 1-D or missing an observed rating.
     """
     if level not in _LEVELS:
         raise ValueError(f"level must be one of {_LEVELS}, got {level!r}")

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["CI", "bootstrap_ci"]
+__all__ = ["CI", "bootstrap_ci", "bootstrap_samples"]
 
 
 class CI(NamedTuple):
@@ -96,11 +96,40 @@ def bootstrap_ci(
       all are NaN the bound is NaN.
 
     Raises:
-      ValueError: bad ``level`` or ``n_resamples``, or ``data`` arrays that disagree
-        on the length of ``axis``.
+      ValueError: bad ``level`` or ``n_resamples``, an ``axis`` out of range for
+        one of the ``data`` arrays, or ``data`` arrays that disagree on the length
+        of ``axis``.
     """
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
+    estimate, stats = bootstrap_samples(
+        statistic, data, key, n_resamples=n_resamples, axis=axis, vectorized=vectorized, batch_size=batch_size
+    )
+    tail = 100.0 * (1.0 - level) / 2.0
+    stats = stats.astype(jnp.result_type(stats.dtype, float))
+    low = jnp.nanpercentile(stats, tail, axis=0)
+    high = jnp.nanpercentile(stats, 100.0 - tail, axis=0)
+    return CI(estimate=estimate, low=low, high=high)
+
+
+def bootstrap_samples(
+    statistic: Callable,
+    data,
+    key: jax.Array,
+    *,
+    n_resamples: int = 1000,
+    axis: int = -1,
+    vectorized: bool = True,
+    batch_size: int | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    """The statistic on the full data and on each of ``n_resamples`` item resamples.
+
+    The building block of :func:`bootstrap_ci` (same arguments), for callers that combine
+    resamples themselves, e.g. a two-level bootstrap over rater panels and items.
+
+    Returns:
+      ``(estimate, samples)``: ``samples`` has a leading axis of size ``n_resamples``.
+    """
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
     arrays = tuple(data) if isinstance(data, tuple) else (data,)
@@ -108,6 +137,14 @@ def bootstrap_ci(
         raise ValueError("data must be an array or a non-empty tuple of arrays")
     if vectorized:
         arrays = tuple(jnp.asarray(a) for a in arrays)
+    for i, a in enumerate(arrays):
+        shape = np.shape(a)
+        if not -len(shape) <= axis < len(shape):
+            which = f"data[{i}]" if isinstance(data, tuple) else "data"
+            raise ValueError(
+                f"axis={axis} is out of range for {which} with shape {shape} "
+                f"(ndim={len(shape)})"
+            )
     lengths = {np.shape(a)[axis] for a in arrays}
     if len(lengths) != 1:
         raise ValueError(
@@ -123,8 +160,4 @@ def bootstrap_ci(
         estimate = jnp.asarray(statistic(*(np.asarray(a) for a in arrays)))
         stats = _looped_statistics(statistic, arrays, indices, axis)
 
-    tail = 100.0 * (1.0 - level) / 2.0
-    stats = stats.astype(jnp.result_type(stats.dtype, float))
-    low = jnp.nanpercentile(stats, tail, axis=0)
-    high = jnp.nanpercentile(stats, 100.0 - tail, axis=0)
-    return CI(estimate=estimate, low=low, high=high)
+    return estimate, stats

@@ -8,7 +8,11 @@ plain ``jax.numpy`` ops, so it runs under ``jax.jit`` and ``jax.vmap`` unchanged
 
 Degenerate inputs follow scipy: a constant column has no defined correlation and
 yields NaN rather than raising, so one flat category never crashes a 40-category
-evaluation. NaN inputs propagate to NaN outputs (scipy's ``nan_policy="propagate"``).
+evaluation. Missing data is another matter: these metrics need complete data, so a
+NaN in concrete inputs raises ``ValueError`` naming its position (drop incomplete
+items first; Krippendorff's alpha, :mod:`.alpha`, is the metric for ratings with
+missing entries). Under ``jit``/``vmap`` values cannot be checked and a NaN
+propagates to a NaN result.
 
 The arithmetic lives in private ``jax.jit`` kernels behind thin public wrappers that
 validate shapes: an eager call then compiles one program per shape instead of
@@ -26,6 +30,8 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+
+from emojax.metrics._checks import check_complete
 
 __all__ = [
     "average_ranks",
@@ -57,6 +63,18 @@ def _check_same_shape(x: jax.Array, y: jax.Array) -> None:
         raise ValueError(f"x and y must have the same shape, got {x.shape} and {y.shape}")
 
 
+_MISSING_HINT = (
+    "drop incomplete items first, or use krippendorff_alpha for ratings with missing entries"
+)
+
+
+def _check_pair(metric: str, x: jax.Array, y: jax.Array) -> None:
+    """Shape check, then (concrete inputs only) rejects NaN in ``x`` or ``y``."""
+    _check_same_shape(x, y)
+    check_complete(metric, "x", x, _MISSING_HINT)
+    check_complete(metric, "y", y, _MISSING_HINT)
+
+
 def _is_constant(x: jax.Array, axis: int) -> jax.Array:
     """True where ``x`` does not vary along ``axis``.
 
@@ -78,9 +96,13 @@ def pearson(x, y, axis: int = 0) -> jax.Array:
       Correlations with ``axis`` removed, clipped to [-1, 1] (rounding can push a
       perfect correlation just past 1). NaN where either input is constant along
       ``axis``, as in ``scipy.stats.pearsonr``.
+
+    Raises:
+      ValueError: shapes differ, or a concrete ``x``/``y`` holds NaN (the message
+        names the first NaN position; the metric needs complete data).
     """
     x, y = _as_float_pair(x, y)
-    _check_same_shape(x, y)
+    _check_pair("pearson", x, y)
     return _pearson(x, y, axis)
 
 
@@ -145,11 +167,16 @@ def spearman(x, y, axis: int = 0) -> jax.Array:
       axis: The item axis that is reduced.
 
     Returns:
-      Rank correlations with ``axis`` removed; NaN for a constant input or if any
-      value along ``axis`` is NaN (ranks would otherwise hide the NaN).
+      Rank correlations with ``axis`` removed; NaN for a constant input.
+
+    Raises:
+      ValueError: shapes differ, or a concrete ``x``/``y`` holds NaN (the message
+        names the first NaN position; the metric needs complete data). Under
+        ``jit``/``vmap`` a NaN along ``axis`` gives a NaN result instead (ranks
+        would otherwise hide it).
     """
     x, y = _as_float_pair(x, y)
-    _check_same_shape(x, y)
+    _check_pair("spearman", x, y)
     return _spearman(x, y, axis)
 
 
@@ -179,11 +206,16 @@ def kendall_tau(x, y) -> jax.Array:
 
     Returns:
       Scalar tau-b; NaN if either input is constant.
+
+    Raises:
+      ValueError: shapes differ or are not 1-D, or a concrete ``x``/``y`` holds NaN
+        (the message names the first NaN position; the metric needs complete data).
     """
     x, y = _as_float_pair(x, y)
     _check_same_shape(x, y)
     if x.ndim != 1:
         raise ValueError(f"kendall_tau expects 1-D x and y, got ndim={x.ndim}")
+    _check_pair("kendall_tau", x, y)
     return _kendall_tau(x, y)
 
 
@@ -205,16 +237,24 @@ def _kendall_tau(x: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def mae(x, y, axis: int = 0) -> jax.Array:
-    """Mean absolute error along ``axis`` (per category for ``[n, C]`` inputs)."""
+    """Mean absolute error along ``axis`` (per category for ``[n, C]`` inputs).
+
+    Needs complete data: NaN in a concrete ``x`` or ``y`` raises ``ValueError``
+    naming its position (under ``jit``/``vmap`` it propagates to NaN).
+    """
     x, y = _as_float_pair(x, y)
-    _check_same_shape(x, y)
+    _check_pair("mae", x, y)
     return jnp.mean(jnp.abs(x - y), axis=axis)
 
 
 def rmse(x, y, axis: int = 0) -> jax.Array:
-    """Root mean squared error along ``axis`` (per category for ``[n, C]`` inputs)."""
+    """Root mean squared error along ``axis`` (per category for ``[n, C]`` inputs).
+
+    Needs complete data: NaN in a concrete ``x`` or ``y`` raises ``ValueError``
+    naming its position (under ``jit``/``vmap`` it propagates to NaN).
+    """
     x, y = _as_float_pair(x, y)
-    _check_same_shape(x, y)
+    _check_pair("rmse", x, y)
     return jnp.sqrt(jnp.mean(jnp.square(x - y), axis=axis))
 
 

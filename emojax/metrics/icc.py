@@ -25,6 +25,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from emojax.metrics._checks import check_complete
+
 __all__ = ["icc", "icc2_1", "icc3_1"]
 
 _KINDS = ("1,1", "2,1", "3,1", "1,k", "2,k", "3,k")
@@ -52,16 +54,19 @@ def icc(x, kind: str = "2,1") -> jax.Array:
     """Intraclass correlation of a complete ratings table.
 
     Args:
-      x: ``[targets, judges]`` ratings, no missing values (NaN propagates to the
-        result; drop incomplete targets first, as pingouin's ``nan_policy="omit"``
-        does). Needs at least 2 targets and 2 judges.
+      x: ``[targets, judges]`` ratings, no missing values: a NaN in concrete input
+        raises (drop incomplete targets first, as pingouin's ``nan_policy="omit"``
+        does, or use Krippendorff's alpha for ratings with missing entries; under
+        ``jit``/``vmap`` a NaN cannot be checked and propagates to the result).
+        Needs at least 2 targets and 2 judges.
       kind: One of "1,1", "2,1", "3,1", "1,k", "2,k", "3,k" (Shrout & Fleiss).
 
     Returns:
       Scalar ICC (may be negative when judges disagree more than chance).
 
     Raises:
-      ValueError: unknown ``kind`` or ``x`` not 2-D with at least 2 rows/columns.
+      ValueError: unknown ``kind``; ``x`` not 2-D with at least 2 rows/columns;
+        a concrete ``x`` holding NaN (the message names the first NaN position).
     """
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
@@ -71,6 +76,13 @@ def icc(x, kind: str = "2,1") -> jax.Array:
         raise ValueError(
             f"x must be 2-D [targets, judges] with at least 2 of each, got shape {x.shape}"
         )
+    check_complete(
+        "icc",
+        "x",
+        x,
+        "drop incomplete targets first, or use krippendorff_alpha for ratings with "
+        "missing entries",
+    )
     return _icc(x, kind)
 
 

@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from emojax.metrics._checks import count_note, describe_first
+
 __all__ = ["fleiss_kappa", "labels_to_counts", "quadratic_weighted_kappa", "to_levels"]
 
 _LEVEL_MODES = ("round", "truncate")
@@ -37,7 +39,10 @@ def to_levels(x, num_levels: int = 8, mode: str = "round") -> jax.Array:
     numpy), because a prediction of 2.9 is closer to level 3 than to 2. EmoNet's
     evaluation notebook instead truncates with ``int()``; ``mode="truncate"``
     reproduces that (toward zero, then clipped) so published numbers can be matched.
-    Values outside the range are clipped to the end levels either way.
+    Finite values outside the range are clipped to the end levels either way; NaN
+    and +/-inf have no level and raise ``ValueError`` on concrete inputs (under
+    ``jit``/``vmap`` they cannot be checked: +/-inf then clips to an end level and
+    NaN gives an unspecified level).
 
     Args:
       x: Continuous predictions, any shape.
@@ -46,6 +51,10 @@ def to_levels(x, num_levels: int = 8, mode: str = "round") -> jax.Array:
 
     Returns:
       int32 levels with the shape of ``x``.
+
+    Raises:
+      ValueError: unknown ``mode``, ``num_levels < 1``, or a concrete ``x`` holding
+        NaN or +/-inf (the message names the first such position).
     """
     if mode not in _LEVEL_MODES:
         raise ValueError(f"mode must be one of {_LEVEL_MODES}, got {mode!r}")
@@ -53,6 +62,14 @@ def to_levels(x, num_levels: int = 8, mode: str = "round") -> jax.Array:
         raise ValueError(f"num_levels must be >= 1, got {num_levels}")
     x = jnp.asarray(x)
     x = x.astype(jnp.result_type(x.dtype, float))
+    if not isinstance(x, jax.core.Tracer):
+        v = np.asarray(x)
+        bad = ~np.isfinite(v)
+        if bad.any():
+            raise ValueError(
+                f"x must be finite to map to levels; {describe_first('x', v, bad)} is "
+                f"not finite {count_note(bad, 'non-finite')}"
+            )
     q = jnp.round(x) if mode == "round" else jnp.trunc(x)
     return jnp.clip(q, 0, num_levels - 1).astype(jnp.int32)
 
@@ -131,9 +148,10 @@ def labels_to_counts(labels, num_categories: int) -> jax.Array:
     """Turns per-rater labels into the per-subject category counts Fleiss' kappa uses.
 
     Args:
-      labels: Integer labels shaped ``[raters, items]`` in ``0..num_categories-1``.
-        Out-of-range labels raise ``ValueError`` naming the first one (on concrete
-        inputs; under ``jit`` they would contribute nothing).
+      labels: Integer labels shaped ``[raters, items]`` in ``0..num_categories-1``
+        (integer-valued floats also work). Out-of-range, non-integer or NaN labels
+        raise ``ValueError`` naming the first one (on concrete inputs; under ``jit``
+        they would contribute nothing).
       num_categories: Number of categories.
 
     Returns:
@@ -143,12 +161,17 @@ def labels_to_counts(labels, num_categories: int) -> jax.Array:
     if labels.ndim != 2:
         raise ValueError(f"labels must be 2-D [raters, items], got ndim={labels.ndim}")
     if not isinstance(labels, jax.core.Tracer):
-        bad = (np.asarray(labels) < 0) | (np.asarray(labels) >= num_categories)
+        v = np.asarray(labels)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(v) | (v < 0) | (v >= num_categories) | (v != np.round(v))
         if bad.any():
-            r, i = np.argwhere(bad)[0]
             raise ValueError(
-                f"labels must be in 0..{num_categories - 1}; labels[{r}, {i}] = {np.asarray(labels)[r, i]}"
+                f"labels must be integers in 0..{num_categories - 1}; "
+                f"{describe_first('labels', v, bad)} {count_note(bad)}"
             )
+        if not jnp.issubdtype(labels.dtype, jnp.integer):
+            # Validated integer values: cast so one_hot gets the integer dtype it wants.
+            labels = labels.astype(jnp.int32)
     return jnp.sum(jax.nn.one_hot(labels, num_categories), axis=0)
 
 
@@ -161,8 +184,13 @@ def _check_counts(counts: jax.Array) -> None:
     if isinstance(counts, jax.core.Tracer):
         return
     c = np.asarray(counts)
-    if np.any(c < 0) or np.any(np.isnan(c)):
-        raise ValueError("counts must be non-negative and not NaN")
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(c) | (c < 0) | (c != np.round(c))
+    if bad.any():
+        raise ValueError(
+            "counts must be finite non-negative integers (raters per category); "
+            f"{describe_first('counts', c, bad)} {count_note(bad)}"
+        )
     totals = c.sum(axis=1)
     if not np.all(totals == totals[0]):
         raise ValueError(
@@ -191,8 +219,9 @@ def fleiss_kappa(counts) -> jax.Array:
       Scalar kappa.
 
     Raises:
-      ValueError: if ``counts`` is not 2-D, has negative/NaN entries, or its rows
-        have unequal totals (checked only for concrete inputs).
+      ValueError: if ``counts`` is not 2-D, has entries that are not finite
+        non-negative integers (the message names the first), or its rows have
+        unequal totals (value checks only for concrete inputs).
     """
     counts = jnp.asarray(counts)
     _check_counts(counts)

@@ -26,6 +26,7 @@ results score each one.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import jax
@@ -59,6 +60,8 @@ class Config:
       idiosyncratic_raters: careful raters with idiosyncratic scale use (few false alarms,
         strong bias and gain differences), the condition of predictions P6 and P7.
       n_bootstrap: bootstrap resamples per CI.
+      num_panels: independent rater panels (each rating its own items); CIs resample panels
+        and items, so they include the luck of which raters were drawn.
       world: the simulated world (raters included) at the calibrated defaults.
       seed: root seed.
     """
@@ -69,20 +72,22 @@ class Config:
     noisy_scale: float = 3.0
     idiosyncratic_raters: raters.RaterConfig = raters.RaterConfig(absent_sd=0.1, bias_sd=1.5, gain_sd=0.5)
     n_bootstrap: int = 1000
+    num_panels: int = 4
     world: items.ItemsConfig = items.ItemsConfig()
     seed: int = 0
 
     def __post_init__(self):
         config.require(self, "num_items", lambda v: v >= 20, ">= 20")
         config.require(self, "n_bootstrap", lambda v: v >= 10, ">= 10")
+        config.require(self, "num_panels", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
         config.require(self, "blend_temperatures", lambda v: len(v) >= 3 and min(v) > 0, "at least 3 values, all > 0")
         config.require(self, "noise_scales", lambda v: len(v) >= 2 and min(v) >= 0, "at least 2 values, all >= 0")
         config.require(self, "noisy_scale", lambda v: v >= 0, ">= 0")
 
 
 PRESETS = {
-    "smoke": Config(num_items=150, blend_temperatures=(0.1, 1.0, 4.0), noise_scales=(0.0, 1.0, 4.0), n_bootstrap=100),
-    "tiny": Config(num_items=600, blend_temperatures=(0.1, 0.5, 1.0, 4.0), noise_scales=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0), n_bootstrap=300),
+    "smoke": Config(num_items=150, blend_temperatures=(0.1, 1.0, 4.0), noise_scales=(0.0, 1.0, 4.0), n_bootstrap=100, num_panels=2),
+    "tiny": Config(num_items=600, blend_temperatures=(0.1, 0.5, 1.0, 4.0), noise_scales=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0), n_bootstrap=300, num_panels=3),
     "default": Config(),
 }  # fmt: skip
 
@@ -128,23 +133,37 @@ _HE = taxonomy.group_mask(*taxonomy.HIGH_ENERGY_GROUPS)
 _LE = taxonomy.group_mask(*taxonomy.LOW_ENERGY_GROUPS)
 
 
+def category_icc(ratings: jax.Array) -> jax.Array:
+    """[40] ICC(2,1) of each category."""
+    return jax.vmap(lambda r: metrics.icc2_1(r.T.astype(jnp.float32)), in_axes=2)(ratings)
+
+
+def category_cronbach(ratings: jax.Array) -> jax.Array:
+    """[40] Cronbach's alpha of each category, raters as items (EmoNet-Voice's statistic)."""
+    return jax.vmap(lambda r: metrics.cronbach_alpha(r.T.astype(jnp.float32)), in_axes=2)(ratings)
+
+
+def label_kappa_per_category(labels: jax.Array) -> jax.Array:
+    """[40] Fleiss' kappa of "is the label category c?" (a yes/no question per category)."""
+    k = labels.shape[0]
+    counts = metrics.labels_to_counts(labels, NO_EMOTION + 1)[:, : taxonomy.NUM_CATEGORIES]
+
+    def one(n):
+        return metrics.fleiss_kappa(jnp.stack([n, k - n], axis=-1))
+
+    return jax.vmap(one, in_axes=1)(counts)
+
+
 def energy_gap(ratings: jax.Array) -> jax.Array:
     """Mean alpha of the High-Energy groups minus that of the Low-Energy groups."""
     a = category_alpha(ratings)
     return jnp.nanmean(jnp.where(_HE, a, jnp.nan)) - jnp.nanmean(jnp.where(_LE, a, jnp.nan))
 
 
-def _ci(stat, data, key, n, batch=50) -> dict:
-    ci = metrics.bootstrap_ci(stat, data, key, n_resamples=n, axis=1, batch_size=batch)
-    return {"estimate": np.asarray(ci.estimate).tolist(), "low": np.asarray(ci.low).tolist(), "high": np.asarray(ci.high).tolist()}
-
-
-# ---- the study ----
-
-
 def _world(
     cfg: Config, temperature: float | None = None, noise: float | None = None, rater_cfg: raters.RaterConfig | None = None
 ) -> items.ItemsConfig:
+    """The study's world with a blend level, a noise level or other raters swapped in."""
     w = cfg.world if rater_cfg is None else dataclasses.replace(cfg.world, raters=rater_cfg)
     if temperature is not None:
         w = dataclasses.replace(w, affect=dataclasses.replace(w.affect, blend_temperature=temperature))
@@ -153,35 +172,103 @@ def _world(
     return w
 
 
-def compare_formats(cfg: Config, key: jax.Array, world: items.ItemsConfig, panel) -> dict:
-    """Label vs intensity agreement, with CIs, for one world setting."""
-    k_items, k_labels, k_boot = jax.random.split(key, 3)
-    it = items.sample_items(k_items, cfg.num_items, world, panel=panel)
-    labels = argmax_labels(k_labels, it.ratings)
-    kb = jax.random.split(k_boot, 4)
+# ---- two-level bootstrap: raters (panels) and items ----
+
+
+def _samples(stat, data, key, n) -> tuple[np.ndarray, np.ndarray]:
+    est, samples = metrics.bootstrap_samples(stat, data, key, n_resamples=n, axis=1, batch_size=50)
+    return np.asarray(est, dtype=float), np.asarray(samples, dtype=float)
+
+
+def _pool(per_panel: list[tuple[np.ndarray, np.ndarray]], key: jax.Array, level: float = 0.95) -> dict:
+    """Estimate and CI over panels *and* items: each resample draws panels with replacement,
+    and within each drawn panel that panel's own item resample."""
+    est = np.stack([e for e, _ in per_panel])  # [P, ...]
+    samples = np.stack([b for _, b in per_panel])  # [P, R, ...]
+    p, r = samples.shape[:2]
+    which = np.asarray(jax.random.randint(key, (r, p), 0, p))
+    tail = 100 * (1 - level) / 2
+    with warnings.catch_warnings():  # a category no rater used is NaN in every resample
+        warnings.simplefilter("ignore", RuntimeWarning)
+        combined = np.nanmean(samples[which, np.arange(r)[:, None]], axis=1)  # [R, ...]
+        low, high = np.nanpercentile(combined, [tail, 100 - tail], axis=0)
+        estimate = np.nanmean(est, axis=0)
     return {
-        "blend_entropy": float(jnp.mean(affect.blend_entropy(it.intensities))),
-        "active_categories": float(jnp.mean(jnp.sum(it.intensities > 0, axis=-1))),
-        "label_kappa": _ci(label_kappa, labels, kb[0], cfg.n_bootstrap),
-        "pooled_alpha": _ci(pooled_alpha, it.ratings, kb[1], cfg.n_bootstrap),
-        "pooled_icc": _ci(pooled_icc, it.ratings, kb[2], cfg.n_bootstrap),
-        "mean_category_alpha": _ci(mean_category_alpha, it.ratings, kb[3], cfg.n_bootstrap),
+        "estimate": estimate.tolist(), "low": low.tolist(), "high": high.tolist(),
+        "per_panel": est.tolist(),
+    }  # fmt: skip
+
+
+# Statistics of (labels [K, N], ratings [K, N, 40]); items on axis 1 of both.
+FORMAT_STATS = {
+    "label_kappa": lambda labels, ratings: label_kappa(labels),
+    "pooled_alpha": lambda labels, ratings: pooled_alpha(ratings),
+    "pooled_icc": lambda labels, ratings: pooled_icc(ratings),
+    "mean_category_alpha": lambda labels, ratings: mean_category_alpha(ratings),
+}
+PER_CATEGORY_STATS = {
+    "label_kappa": lambda labels, ratings: label_kappa_per_category(labels),
+    "alpha": lambda labels, ratings: category_alpha(ratings),
+    "icc": lambda labels, ratings: category_icc(ratings),
+}
+CALIBRATION_STATS = {
+    "category_alpha": lambda labels, ratings: category_alpha(ratings),
+    "energy_gap": lambda labels, ratings: energy_gap(ratings),
+}
+
+
+def measure(
+    cfg: Config, key: jax.Array, world: items.ItemsConfig, panel_key: jax.Array, stats: dict
+) -> tuple[dict, dict]:
+    """Statistics of one world setting over ``cfg.num_panels`` panels, pooled with CIs.
+
+    Panel ``p`` is drawn from ``fold_in(panel_key, p)`` (so two settings given the same
+    ``panel_key`` and rater parameters share their raters) and rates its own items, drawn
+    from ``fold_in(key, p)`` (so two settings given the same ``key`` and affect/language
+    share their items).
+    """
+    per_stat: dict[str, list] = {name: [] for name in stats}
+    entropy, active = [], []
+    for p in range(cfg.num_panels):
+        k_items, k_labels, k_boot = jax.random.split(jax.random.fold_in(key, p), 3)
+        panel = raters.sample_panel(jax.random.fold_in(panel_key, p), world.raters)
+        it = items.sample_items(k_items, cfg.num_items, world, panel=panel)
+        labels = argmax_labels(k_labels, it.ratings)
+        entropy.append(float(jnp.mean(affect.blend_entropy(it.intensities))))
+        active.append(float(jnp.mean(jnp.sum(it.intensities > 0, axis=-1))))
+        for i, (name, fn) in enumerate(stats.items()):
+            per_stat[name].append(_samples(fn, (labels, it.ratings), jax.random.fold_in(k_boot, i), cfg.n_bootstrap))
+    k_pool = jax.random.fold_in(key, 10_000)
+    pooled = {name: _pool(v, jax.random.fold_in(k_pool, i)) for i, (name, v) in enumerate(per_stat.items())}
+    return pooled, {"blend_entropy": float(np.mean(entropy)), "active_categories": float(np.mean(active))}
+
+
+def compare_formats(
+    cfg: Config, key: jax.Array, world: items.ItemsConfig, panel_key: jax.Array, per_category: bool = True
+) -> dict:
+    """Label vs intensity agreement, overall and (if asked) per category, with CIs."""
+    overall, info = measure(cfg, key, world, panel_key, FORMAT_STATS)
+    if not per_category:
+        return {**info, **overall}
+    per_cat, _ = measure(cfg, key, world, panel_key, PER_CATEGORY_STATS)
+    per_category = {
+        c: {name: {k: v[k][i] for k in ("estimate", "low", "high")} for name, v in per_cat.items()}
+        for i, c in enumerate(taxonomy.CATEGORIES)
     }
+    return {**info, **overall, "per_category": per_category}
 
 
-def calibrate(cfg: Config, key: jax.Array, panel) -> dict:
+def calibrate(cfg: Config, key: jax.Array, panel_key: jax.Array) -> dict:
     """Per-category alpha of the default raters, group means, and the energy gap."""
-    k_items, k_cat, k_gap = jax.random.split(key, 3)
-    it = items.sample_items(k_items, cfg.num_items, cfg.world, panel=panel)
-    per_cat = _ci(category_alpha, it.ratings, k_cat, cfg.n_bootstrap)
+    pooled, _ = measure(cfg, key, cfg.world, panel_key, CALIBRATION_STATS)
+    cron, _ = measure(cfg, key, cfg.world, panel_key, {"cronbach": lambda labels, ratings: category_cronbach(ratings)})
+    per_cat = pooled["category_alpha"]
     est = np.asarray(per_cat["estimate"], dtype=float)
-    groups = {}
-    for g in taxonomy.GROUP_NAMES:
-        m = taxonomy.group_mask(g)
-        groups[g] = float(np.nanmean(est[m]))
+    groups = {g: float(np.nanmean(est[taxonomy.group_mask(g)])) for g in taxonomy.GROUP_NAMES}
     return {
         "per_category": {
             c: {"alpha": per_cat["estimate"][i], "low": per_cat["low"][i], "high": per_cat["high"][i],
+                "cronbach": cron["cronbach"]["estimate"][i],
                 "group": taxonomy.GROUP_OF[c], "arousal": float(taxonomy.VALENCE_AROUSAL[c][1])}
             for i, c in enumerate(taxonomy.CATEGORIES)
         },
@@ -191,38 +278,35 @@ def calibrate(cfg: Config, key: jax.Array, panel) -> dict:
         "n_below_0.2": int(np.sum(est < 0.2)),
         "n_above_0.5": int(np.sum(est > 0.5)),
         "group_mean_alpha": groups,
-        "high_minus_low_energy": _ci(energy_gap, it.ratings, k_gap, cfg.n_bootstrap),
-        "mean_cronbach_alpha": float(np.nanmean([
-            float(metrics.cronbach_alpha(np.asarray(it.ratings[:, :, c]).T.astype(float)))
-            if np.asarray(it.ratings[:, :, c]).std() > 0 else np.nan
-            for c in range(taxonomy.NUM_CATEGORIES)
-        ])),
+        "high_minus_low_energy": pooled["energy_gap"],
+        "mean_cronbach_alpha": float(np.nanmean(cron["cronbach"]["estimate"])),
         "emonet_reference": EMONET_REFERENCE,
     }  # fmt: skip
 
 
-def sweep_noise(cfg: Config, key: jax.Array, panel) -> list[dict]:
-    """Mean per-category alpha (with CI) at each rater-noise setting."""
-    out = []
-    for i, s in enumerate(cfg.noise_scales):
-        k_items, k_boot = jax.random.split(jax.random.fold_in(key, i))
-        it = items.sample_items(k_items, cfg.num_items, _world(cfg, noise=s), panel=panel)
-        out.append({"noise_scale": s, "mean_category_alpha": _ci(mean_category_alpha, it.ratings, k_boot, cfg.n_bootstrap)})
-    return out
+def sweep_noise(cfg: Config, key: jax.Array, panel_key: jax.Array) -> list[dict]:
+    """Mean per-category alpha (with CI) at each rater-noise setting, same raters and items."""
+    stat = {"mean_category_alpha": FORMAT_STATS["mean_category_alpha"]}
+    return [
+        {"noise_scale": s, **measure(cfg, key, _world(cfg, noise=s), panel_key, stat)[0]}
+        for s in cfg.noise_scales
+    ]
 
 
-def score_predictions(blend: list[dict], noisy: dict, quiet_low: dict, idio: list[dict]) -> dict:
-    """Each committed prediction, held or failed, with the numbers it rests on."""
+def score_predictions(blend: list[dict], noisy: dict, idio: list[dict]) -> dict:
+    """Each committed prediction (docs/predictions/label_vs_intensity.md), held or failed,
+    with the numbers it rests on. ``noisy`` shares items and raters with ``blend[0]``."""
     lo, hi = blend[0], blend[-1]
     est = lambda d, k: d[k]["estimate"]  # noqa: E731
+    intensity = ("pooled_alpha", "pooled_icc", "mean_category_alpha")
     d_kappa = abs(est(hi, "label_kappa") - est(lo, "label_kappa"))
     d_alpha = abs(est(hi, "pooled_alpha") - est(lo, "pooled_alpha"))
     d_icc = abs(est(hi, "pooled_icc") - est(lo, "pooled_icc"))
-    drop_kappa = est(quiet_low, "label_kappa") - est(noisy, "label_kappa")
-    drop_alpha = est(quiet_low, "mean_category_alpha") - est(noisy, "mean_category_alpha")
+    drop = {k: est(lo, k) - est(noisy, k) for k in ("label_kappa", *intensity)}
+    i_lo, i_hi = idio[0], idio[-1]
     return {
         "P1_label_kappa_falls_with_blend": {
-            "held": bool(lo["label_kappa"]["low"] > hi["label_kappa"]["high"] and est(lo, "label_kappa") > est(hi, "label_kappa")),
+            "held": bool(lo["label_kappa"]["low"] > hi["label_kappa"]["high"]),
             "lowest": lo["label_kappa"], "highest": hi["label_kappa"],
         },
         "P2_intensity_agreement_moves_less": {
@@ -239,27 +323,23 @@ def score_predictions(blend: list[dict], noisy: dict, quiet_low: dict, idio: lis
         },
         "P5_noisy_raters_reverse_the_headline": {
             "held": bool(
-                drop_alpha > drop_kappa
-                and est(noisy, "label_kappa") > est(noisy, "pooled_alpha")
-                and est(noisy, "label_kappa") > est(noisy, "mean_category_alpha")
+                all(drop[k] > drop["label_kappa"] for k in intensity)
+                and all(est(noisy, "label_kappa") > est(noisy, k) for k in intensity)
             ),
-            "drop_label_kappa": drop_kappa, "drop_mean_category_alpha": drop_alpha, "noisy": noisy,
+            "drop": drop, "noisy": {k: noisy[k] for k in ("label_kappa", *intensity)},
         },
         "P6_idiosyncratic_scales_label_at_or_above_intensity_at_low_blend": {
-            "held": bool(
-                est(idio[0], "label_kappa") >= est(idio[0], "pooled_alpha")
-                and est(idio[0], "label_kappa") >= est(idio[0], "pooled_icc")
-            ),
-            "label_kappa": idio[0]["label_kappa"], "pooled_alpha": idio[0]["pooled_alpha"],
-            "pooled_icc": idio[0]["pooled_icc"],
+            "held": bool(est(i_lo, "label_kappa") >= max(est(i_lo, "pooled_alpha"), est(i_lo, "pooled_icc"))),
+            "label_kappa": i_lo["label_kappa"], "pooled_alpha": i_lo["pooled_alpha"], "pooled_icc": i_lo["pooled_icc"],
         },
         "P7_idiosyncratic_scales_cross_at_high_blend": {
             "held": bool(
-                est(idio[0], "label_kappa") > est(idio[-1], "label_kappa")
-                and est(idio[-1], "pooled_alpha") > est(idio[-1], "label_kappa")
+                i_lo["label_kappa"]["low"] > i_hi["label_kappa"]["high"]
+                and est(i_lo, "label_kappa") >= est(i_lo, "pooled_alpha")
+                and est(i_hi, "pooled_alpha") > est(i_hi, "label_kappa")
             ),
-            "label_kappa_lowest": idio[0]["label_kappa"], "label_kappa_highest": idio[-1]["label_kappa"],
-            "pooled_alpha_highest": idio[-1]["pooled_alpha"],
+            "label_kappa_lowest": i_lo["label_kappa"], "pooled_alpha_lowest": i_lo["pooled_alpha"],
+            "label_kappa_highest": i_hi["label_kappa"], "pooled_alpha_highest": i_hi["pooled_alpha"],
         },
     }  # fmt: skip
 
@@ -267,24 +347,21 @@ def score_predictions(blend: list[dict], noisy: dict, quiet_low: dict, idio: lis
 def run(cfg: Config) -> dict[str, Any]:
     """Runs the whole study; returns the JSON-ready results."""
     root = jax.random.key(cfg.seed)
-    k_panel, k_cal, k_noise, k_blend, k_noisy, k_idio = jax.random.split(root, 6)
-    panel = raters.sample_panel(k_panel, cfg.world.raters)  # the same raters throughout
-    idio_panel = raters.sample_panel(k_panel, cfg.idiosyncratic_raters)
+    k_panel, k_idio_panel, k_cal, k_noise, k_blend, k_idio = jax.random.split(root, 6)
     temps = sorted(cfg.blend_temperatures)
     blend, idio = [], []
     for i, t in enumerate(temps):
-        row = compare_formats(cfg, jax.random.fold_in(k_blend, i), _world(cfg, temperature=t), panel)
+        ends = i in (0, len(temps) - 1)  # per-category figures at the lowest and highest blend
+        row = compare_formats(cfg, jax.random.fold_in(k_blend, i), _world(cfg, temperature=t), k_panel, per_category=ends)
         blend.append({"blend_temperature": t, **row})
         world = _world(cfg, temperature=t, rater_cfg=cfg.idiosyncratic_raters)
-        row = compare_formats(cfg, jax.random.fold_in(k_idio, i), world, idio_panel)
-        idio.append({"blend_temperature": t, **row})
-    t_low = temps[0]
-    noisy = compare_formats(cfg, k_noisy, _world(cfg, temperature=t_low, noise=cfg.noisy_scale), panel)
-    noisy["noise_scale"] = cfg.noisy_scale
-    noisy["blend_temperature"] = t_low
-    knob = sweep_noise(cfg, k_noise, panel)
+        idio.append({"blend_temperature": t, **compare_formats(cfg, jax.random.fold_in(k_idio, i), world, k_idio_panel, per_category=False)})
+    # The noisy condition: the lowest blend level's items and raters, noisier perception.
+    noisy, info = measure(cfg, jax.random.fold_in(k_blend, 0), _world(cfg, temperature=temps[0], noise=cfg.noisy_scale), k_panel, FORMAT_STATS)
+    noisy = {"noise_scale": cfg.noisy_scale, "blend_temperature": temps[0], **info, **noisy}
+    knob = sweep_noise(cfg, k_noise, k_panel)
     knob_means = [k["mean_category_alpha"]["estimate"] for k in knob]
-    cal = calibrate(cfg, k_cal, panel)
+    cal = calibrate(cfg, k_cal, k_panel)
     return {
         "config": config.to_dict(cfg),
         "calibration": cal,
@@ -299,7 +376,7 @@ def run(cfg: Config) -> dict[str, Any]:
         "blend": blend,
         "noisy_low_blend": noisy,
         "idiosyncratic_blend": idio,
-        "predictions": score_predictions(blend, noisy, blend[0], idio),
+        "predictions": score_predictions(blend, noisy, idio),
     }
 
 
@@ -308,13 +385,20 @@ def calibration_table(results: dict) -> str:
     ref = results["calibration"]["emonet_reference"]
     face = ref["face_hq_alpha_third_party"]
     lo, hi = ref["voice_cronbach_alpha_per_emotion_range"]
-    rows = ["| category | group | simulated alpha [95% CI] | EmoNet |", "|---|---|---|---|"]
-    for c, v in sorted(results["calibration"]["per_category"].items(), key=lambda kv: -np.nan_to_num(kv[1]["alpha"], nan=-9)):
-        paper = f"face {face[c]:.2f} (3rd party)" if c in face else f"voice range {lo:.3f} to {hi:.3f}"
-        rows.append(f"| {c} | {v['group']} | {v['alpha']:.2f} [{v['low']:.2f}, {v['high']:.2f}] | {paper} |")
+    rows = [
+        "| category | group | simulated interval alpha [95% CI] | simulated Cronbach | EmoNet |",
+        "|---|---|---|---|---|",
+    ]
+    num = lambda x: float("nan") if x is None else float(x)  # noqa: E731  (NaN is stored as null)
+    for c, v in sorted(results["calibration"]["per_category"].items(), key=lambda kv: -np.nan_to_num(num(kv[1]["alpha"]), nan=-9)):
+        paper = f"face alpha {face[c]:.2f} (3rd party)" if c in face else f"voice Cronbach range {lo:.3f} to {hi:.3f}"
+        rows.append(
+            f"| {c} | {v['group']} | {num(v['alpha']):.2f} [{num(v['low']):.2f}, {num(v['high']):.2f}] "
+            f"| {num(v['cronbach']):.2f} | {paper} |"
+        )
     cal = results["calibration"]
     rows.append(
-        f"| **mean** | | {cal['mean_alpha']:.2f} (Cronbach {cal['mean_cronbach_alpha']:.2f}) "
+        f"| **mean** | | {cal['mean_alpha']:.2f} | {cal['mean_cronbach_alpha']:.2f} "
         f"| voice Cronbach {ref['voice_cronbach_alpha_overall']} overall |"
     )
     return "\n".join(rows)

@@ -90,7 +90,30 @@ def knob_figure(results: dict):
     return fig
 
 
-FIGURES = {"label_vs_intensity": blend_figure, "calibration": calibration_figure, "noise_knob": knob_figure}
+def per_category_figure(results: dict):
+    """Per category, at the lowest and highest blend level: label kappa ("is it category c?")
+    beside the category's interval alpha and ICC(2,1), calibrated raters, 95% CIs."""
+    rows = [results["blend"][0], results["blend"][-1]]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 8), sharey=True)
+    names = list(taxonomy.CATEGORIES)
+    y = np.arange(len(names))
+    for ax, row in zip(axes, rows):
+        per = row["per_category"]
+        for j, (stat, label) in enumerate((("label_kappa", "label kappa"), ("alpha", "interval alpha"), ("icc", "ICC(2,1)"))):
+            est = np.array([np.nan if per[c][stat]["estimate"] is None else per[c][stat]["estimate"] for c in names], float)
+            lo = np.array([np.nan if per[c][stat]["low"] is None else per[c][stat]["low"] for c in names], float)
+            hi = np.array([np.nan if per[c][stat]["high"] is None else per[c][stat]["high"] for c in names], float)
+            ax.errorbar(est, y + (j - 1) * 0.25, xerr=[est - lo, hi - est], fmt="o", ms=3, capsize=2, label=label)
+        ax.set_title(f"T = {row['blend_temperature']:g} (blend entropy {row['blend_entropy']:.2f})")
+        ax.set_xlabel("agreement")
+        ax.axvline(0, color="grey", lw=0.5)
+    axes[0].set_yticks(y, [c[:28] for c in names], fontsize=7)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = {"label_vs_intensity": blend_figure, "per_category": per_category_figure, "calibration": calibration_figure, "noise_knob": knob_figure}
 
 
 def save_all(results: dict, workdir: str) -> list[str]:

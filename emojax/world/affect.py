@@ -39,6 +39,8 @@ CONTEXTS: dict[str, tuple[str, ...]] = {
     "evaluation": ("Embarrassment", "Shame", "Pride", "Doubt", "Concentration"),
 }  # fmt: skip
 CONTEXT_NAMES: tuple[str, ...] = tuple(CONTEXTS)
+# Core affect this far from neutral (or farther) builds the strongest emotion at peak_max.
+EXTREME_RADIUS = 0.8
 NUM_CONTEXTS = len(CONTEXTS)
 
 
@@ -82,7 +84,7 @@ class AffectConfig:
         config.positive(self, "basin_width", "blend_temperature")
         config.non_negative(self, "concept_sd", "context_boost", "peak_noise")
         config.require(self, "active_threshold", lambda v: 0.0 <= v < 1.0, "in [0, 1)")
-        config.require(self, "max_active", lambda v: 1 <= v <= taxonomy.NUM_CATEGORIES, "in [1, 40]")
+        config.require(self, "max_active", lambda v: isinstance(v, int) and 1 <= v <= taxonomy.NUM_CATEGORIES, "an int in [1, 40]")
         config.require(self, "peak_min", lambda v: 0.0 <= v <= taxonomy.MAX_INTENSITY, "in [0, 7]")
         config.require(self, "peak_max", lambda v: 0.0 <= v <= taxonomy.MAX_INTENSITY, "in [0, 7]")
         if config._concrete(self.peak_min) and config._concrete(self.peak_max) and self.peak_min > self.peak_max:
@@ -128,7 +130,8 @@ def construct(key: jax.Array, situation: Situation, cfg: AffectConfig) -> jax.Ar
     rel = act / jnp.max(act)
     kth = jax.lax.top_k(rel, cfg.max_active)[0][-1]
     keep = (rel >= cfg.active_threshold) & (rel >= kth)
-    extremity = jnp.clip(jnp.linalg.norm(situation.affect) / jnp.sqrt(2.0) * 1.4, 0.0, 1.0)
+    # How far core affect is from neutral: 0 at the centre, 1 from EXTREME_RADIUS outwards.
+    extremity = jnp.clip(jnp.linalg.norm(situation.affect) / EXTREME_RADIUS, 0.0, 1.0)
     peak = cfg.peak_min + (cfg.peak_max - cfg.peak_min) * extremity
     peak = peak + cfg.peak_noise * jax.random.normal(key)
     peak = jnp.clip(peak, 1.0, taxonomy.MAX_INTENSITY)

@@ -2,15 +2,18 @@
 
 The studies ask whether an emotion signal tracks what is *good* for the user. That
 question is only honest if "good" is defined without reading the emotion. So this module
-takes the user's hidden profile, the world's truth and the reply's tokens, reads the acts
-with the world's exact parser (never a pluggable recogniser), and never sees
-:class:`~emojax.world.user.ReactionParams`, the score e, or its change.
+takes the user's fixed hidden profile (need, topic, fact, ``felt``: the feelings they came
+with and put into words), the world's truth and the reply's tokens, reads the acts with the
+world's exact parser (never a pluggable recogniser), and never sees
+:class:`~emojax.world.user.ReactionParams`, the score e, the current emotion state, or
+anything the reaction updates. Across turns gold therefore stays the same function of the
+reply, however the user's emotion has moved (tested).
 
 * need met: the reply does what the user's hidden need calls for: an accurate reflection
-  of a feeling the user has (to be heard), a solution, a *true* statement about the fact
-  their question turns on (information), validation or normalizing (reassurance);
-* grounding: the reply addresses what the user said: it reflects a feeling they have, asks
-  about their topic, or speaks to the fact they asked about;
+  of a feeling the user came with (to be heard), a solution, a *true* statement about the
+  fact their question turns on (information), validation or normalizing (reassurance);
+* grounding: the reply addresses what the user said: it reflects one of their feelings,
+  asks about their topic, or speaks to the fact they stated a belief about;
 * accuracy: nothing false is stated, and no false belief is agreed to.
 """
 
@@ -35,8 +38,7 @@ def gold(user: User, reply: jax.Array, truth: jax.Array) -> Gold:
     """Gold quantities of ``reply`` (tokens) for ``user`` in a world with facts ``truth``."""
     a = acts_lib.parse(reply)
     has = lambda name: a.counts[acts_lib.ACT_INDEX[name]] > 0  # noqa: E731
-    felt = user.state > 0
-    attuned = jnp.any(a.reflected & felt)
+    attuned = jnp.any(a.reflected & user.felt)
     true_answer = a.stated[user.fact] == truth[user.fact]
     by_need = jnp.stack([
         attuned,

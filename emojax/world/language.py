@@ -98,8 +98,14 @@ def _modifier(intensity, z, u, cfg: LanguageConfig):
     return jnp.where(u < cfg.modifier_drop, _P, mods[level.astype(jnp.int32) - 1])
 
 
-def render(key: jax.Array, intensities: jax.Array, topic: jax.Array, cfg: LanguageConfig) -> jax.Array:
-    """Tokens [max_len] of one utterance expressing ``intensities`` about ``topic``."""
+def render(
+    key: jax.Array, intensities: jax.Array, topic: jax.Array, cfg: LanguageConfig, extra: jax.Array | None = None
+) -> jax.Array:
+    """Tokens [max_len] of one utterance expressing ``intensities`` about ``topic``.
+
+    ``extra`` ([n, CLAUSE_WIDTH] tokens) adds clauses of the caller's (e.g. a stated belief),
+    shuffled in with the rest.
+    """
     # All randomness is drawn in three calls: few PRNG ops keep compile time low.
     k_u, k_z, k_order = jax.random.split(key, 3)
     n = cfg.max_feelings
@@ -130,6 +136,10 @@ def render(key: jax.Array, intensities: jax.Array, topic: jax.Array, cfg: Langua
     content = _clause(_w("it"), _w("is"), _w("about"), _w("my"), jnp.asarray(vocab.ids(vocab.TOPICS))[topic], _w("."))
 
     clauses = jnp.concatenate([feelings, jnp.stack([negation, distractor, content])], axis=0)
+    if extra is not None:
+        clauses = jnp.concatenate([clauses, extra.astype(clauses.dtype)], axis=0)
+        if clauses.size + 1 > cfg.max_len:
+            raise ValueError(f"render: max_len={cfg.max_len} cannot hold {clauses.shape[0]} clauses")
     clauses = clauses[jax.random.permutation(k_order, clauses.shape[0])]
     return compact(clauses.reshape(-1), cfg.max_len)
 

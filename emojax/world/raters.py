@@ -64,7 +64,7 @@ class RaterConfig:
     anchor_strength: float = 0.5
 
     def __post_init__(self):
-        config.require(self, "num_raters", lambda v: v >= 2, ">= 2 to measure agreement")
+        config.require(self, "num_raters", lambda v: isinstance(v, int) and v >= 2, "an int >= 2 to measure agreement")
         config.non_negative(self, "noise_scale", "base_sd", "absent_sd", "bias_sd", "gain_sd", "zero_floor", "anchor_strength")
         config.require(self, "inattentive_share", lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 
@@ -111,6 +111,7 @@ def rate(
       cfg: the panel's configuration.
       first_item: [K] index of the item each rater saw first (the frame). Random if None.
     """
+    _check_inputs(latent, panel, cfg)
     n = latent.shape[0]
     k_noise, k_att, k_other, k_first = jax.random.split(key, 4)
     if first_item is None:
@@ -128,3 +129,18 @@ def rate(
     perceived = panel.gain[:, None, None] * seen + shift[:, None, None] + noise
     levels = jnp.clip(jnp.round(perceived), 0, taxonomy.NUM_LEVELS - 1)
     return jnp.where(perceived < cfg.zero_floor, 0, levels).astype(jnp.int32)
+
+
+def _check_inputs(latent, panel: RaterPanel, cfg: RaterConfig) -> None:
+    if latent.ndim != 2 or latent.shape[-1] != taxonomy.NUM_CATEGORIES:
+        raise ValueError(f"rate: latent must be [items, 40], got shape {latent.shape}")
+    if panel.bias.shape != (cfg.num_raters,):
+        raise ValueError(f"rate: the panel has {panel.bias.shape[0]} raters but cfg.num_raters={cfg.num_raters}")
+    if not isinstance(latent, jax.core.Tracer):
+        bad = ~jnp.isfinite(latent) | (latent < 0) | (latent > taxonomy.MAX_INTENSITY)
+        if bool(jnp.any(bad)):
+            i, c = (int(v) for v in jnp.argwhere(bad)[0])
+            raise ValueError(
+                f"rate: latent intensities must be finite and in [0, 7]; latent[{i}, {c}] "
+                f"({taxonomy.CATEGORIES[c]}) = {float(latent[i, c])}"
+            )

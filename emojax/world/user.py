@@ -10,7 +10,9 @@ constructed emotion; their next utterance is rendered from that state.
 
 What the user *perceives* is not what is true: a false statement that matches their belief
 feels like being informed. Gold quantities (need met, grounding, accuracy) live in
-:mod:`emojax.world.gold` and never read anything computed here.
+:mod:`emojax.world.gold`; they read only the user's fixed hidden profile (need, topic,
+fact, beliefs and ``felt``, the feelings the user came with and says), never the state,
+``e`` or anything :func:`react` updates.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 
 from emojax import config
 from emojax.world import acts as acts_lib
-from emojax.world import affect, language
+from emojax.world import affect, language, vocab
 
 PERSONAS: tuple[str, ...] = ("negative", "passive", "avoidant")
 NEEDS: tuple[str, ...] = ("be_heard", "solution", "information", "reassurance")
@@ -70,6 +72,7 @@ class User(NamedTuple):
     topic: jax.Array  # [] int, what they talk about (index into vocab.TOPICS)
     fact: jax.Array  # [] int, the fact their question turns on
     beliefs: jax.Array  # [NUM_FACTS] +1/-1, what they believe of each fact
+    felt: jax.Array  # [40] bool, the feelings they came with (fixed; what gold reads)
     situation: affect.Situation  # core affect, concepts, context
     state: jax.Array  # [40] current emotion intensities
     e: jax.Array  # [] emotion score in [0, 100]
@@ -139,21 +142,28 @@ def sample_user(key: jax.Array, truth: jax.Array, cfg: UserConfig) -> User:
     e = jnp.asarray(cfg.start_e, jnp.float32)
     core = jnp.stack([_valence(e), jnp.asarray(PERSONA_AROUSAL)[persona]])
     situation = base._replace(affect=core)
+    state = affect.construct(k_c, situation, cfg.affect)
     return User(
         persona=persona.astype(jnp.int32),
         need=need.astype(jnp.int32),
         topic=jax.random.randint(k_t, (), 0, acts_lib.NUM_TOPICS),
         fact=jax.random.randint(k_f, (), 0, acts_lib.NUM_FACTS),
         beliefs=beliefs,
+        felt=state >= cfg.language.express_threshold,
         situation=situation,
-        state=affect.construct(k_c, situation, cfg.affect),
+        state=state,
         e=e,
     )
 
 
 def utterance(key: jax.Array, user: User, cfg: UserConfig) -> jax.Array:
-    """Tokens of what the user says now, rendered from their current state."""
-    return language.render(key, user.state, user.topic, cfg.language)
+    """Tokens of what the user says now: their current feelings, their topic, and their
+    belief about the fact their question turns on ("i think coffee is bad .")."""
+    w = vocab.WORD_ID
+    value = jnp.where(user.beliefs[user.fact] > 0, w["good"], w["bad"])
+    subject = jnp.asarray(vocab.ids(vocab.FACT_SUBJECTS))[user.fact]
+    belief = language._clause(w["i"], w["think"], subject, w["is"], value, w["."])
+    return language.render(key, user.state, user.topic, cfg.language, extra=belief[None])
 
 
 def emotion_signal(user: User, acts: acts_lib.Acts, reply_tone: jax.Array, params: ReactionParams) -> jax.Array:

@@ -79,10 +79,6 @@ TOPICS: tuple[str, ...] = (
     "interview", "diagnosis", "breakup", "promotion", "trip", "money",
 )  # fmt: skip
 
-PLACES: tuple[str, ...] = (
-    "home", "work", "school", "night", "lunch", "dinner", "church", "practice",
-)  # fmt: skip
-
 # Facts the user may hold beliefs about: "<subject> is good|bad for you".
 FACT_SUBJECTS: tuple[str, ...] = (
     "coffee", "sleep", "vitamins", "fasting", "running", "sugar", "screens", "meditation",
@@ -103,11 +99,8 @@ FRAME_WORDS: tuple[str, ...] = (
     "about", "the", "at", "sounds", "like", "you", "that", "makes", "sense", "what",
     "happened", "with", "could", "try", "many", "people", "this", "way", "in", "fact",
     "are", "right", "for", "totally", "valid", "?", ".", ",", "yeah", "sure", "and",
-    "also", "today", "lately", "honestly", "well", "hmm",
+    "also", "today", "lately", "honestly", "well", "hmm", "think",
 )  # fmt: skip
-
-# Filler words a speaker adds that carry no emotion (distractors of a different kind).
-FILLERS: tuple[str, ...] = ("honestly", "well", "hmm", "today", "lately", "also", "and")
 
 
 def _build_words() -> tuple[str, ...]:
@@ -115,7 +108,7 @@ def _build_words() -> tuple[str, ...]:
     for group in (
         [w for ws in EMOTION_WORDS for w in ws],
         [m for m in MODIFIERS if m],
-        TOPICS, PLACES, FACT_SUBJECTS, FACT_VALUES, SOLUTIONS, FLATTERY, FRAME_WORDS,
+        TOPICS, FACT_SUBJECTS, FACT_VALUES, SOLUTIONS, FLATTERY, FRAME_WORDS,
     ):  # fmt: skip
         for w in group:
             if w not in words:

@@ -1,0 +1,5 @@
+"""Benchmarks: throughput of emojax's training steps on this machine, against the matmul peak.
+
+:mod:`emojax.bench.estimator` measures the estimators' training steps (launcher:
+``python -m experiments.bench estimator --out FILE.json``).
+"""

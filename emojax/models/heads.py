@@ -1,0 +1,106 @@
+"""Output heads: how raw per-category outputs become intensities, and their losses.
+
+An architecture emits ``raw`` of shape ``[batch, 40, k]``; the head fixes ``k`` and turns
+``raw`` into intensities on [0, 7] (``predict``) and into a loss against targets
+``[batch, 40]`` on [0, 7] (``loss``). Every loss takes a ``mask`` ([40] or [batch, 40]) so
+that datasets covering only some categories train only those.
+
+* ``regression``: bounded regression, ``7 * sigmoid(z)``, squared error;
+* ``ordinal``: cumulative logits over the 8 levels, ``P(y > j) = sigmoid(a - t_j)`` with
+  increasing thresholds ``t_j`` (so the probabilities are ordered by construction); the
+  prediction is the expected level ``sum_j P(y > j)``; the loss is binary cross-entropy
+  of each ``P(y > j)`` against ``clip(target - j, 0, 1)``, which is exact for integer
+  targets and a soft version for rater means;
+* ``single_label``: the baseline that assigns one label: a softmax over the 40 categories
+  plus "no emotion" (fixed logit 0), trained with cross-entropy on the target's argmax
+  ("no emotion" when every target is below 0.5); it predicts one category, at an intensity
+  learned as the mean intensity of the dominant emotion.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from emojax import taxonomy
+
+LEVELS = taxonomy.NUM_LEVELS
+TOP = taxonomy.MAX_INTENSITY
+
+
+def _masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
+    mask = jnp.broadcast_to(mask, x.shape).astype(x.dtype)
+    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def _regression_predict(raw):
+    return TOP * jax.nn.sigmoid(raw[..., 0])
+
+
+def _regression_loss(raw, target, mask):
+    return _masked_mean(jnp.square(_regression_predict(raw) - target), mask)
+
+
+def _cumulative_logits(raw):
+    """[..., 7] logits of P(y > j), j = 0..6, decreasing in j."""
+    base, steps = raw[..., :1], raw[..., 1:]
+    thresholds = jnp.concatenate([jnp.zeros_like(base), jnp.cumsum(jax.nn.softplus(steps), axis=-1)], axis=-1)
+    return base - thresholds
+
+
+def _ordinal_predict(raw):
+    return jnp.sum(jax.nn.sigmoid(_cumulative_logits(raw)), axis=-1)
+
+
+def _ordinal_loss(raw, target, mask):
+    logits = _cumulative_logits(raw)
+    j = jnp.arange(LEVELS - 1, dtype=target.dtype).reshape((1,) * target.ndim + (LEVELS - 1,))
+    soft = jnp.clip(target[..., None] - j, 0.0, 1.0)
+    bce = jnp.sum(jax.nn.softplus(logits) - soft * logits, axis=-1)  # -log-likelihood
+    return _masked_mean(bce, mask)
+
+
+def _single_logits(raw):
+    logits = raw[..., 0]
+    none = jnp.zeros(logits.shape[:-1] + (1,), logits.dtype)
+    return jnp.concatenate([logits, none], axis=-1)  # [..., 41], last is "no emotion"
+
+
+def _single_predict(raw):
+    logits = _single_logits(raw[..., :1])
+    top = jnp.argmax(logits, axis=-1)
+    level = TOP * jax.nn.sigmoid(jnp.mean(raw[..., 1], axis=-1))  # learned dominant intensity
+    return jax.nn.one_hot(top, taxonomy.NUM_CATEGORIES + 1)[..., :-1] * level[..., None]
+
+
+def _single_loss(raw, target, mask):
+    masked = jnp.where(jnp.broadcast_to(mask, target.shape) > 0, target, 0.0)
+    label = jnp.where(jnp.max(masked, axis=-1) >= 0.5, jnp.argmax(masked, axis=-1), taxonomy.NUM_CATEGORIES)
+    logits = _single_logits(raw[..., :1])
+    ce = jnp.mean(jax.nn.logsumexp(logits, axis=-1) - jnp.take_along_axis(logits, label[..., None], axis=-1)[..., 0])
+    level = TOP * jax.nn.sigmoid(jnp.mean(raw[..., 1], axis=-1))
+    dominant = jnp.max(masked, axis=-1)
+    has = (dominant >= 0.5).astype(target.dtype)
+    return ce + jnp.sum(has * jnp.square(level - dominant)) / jnp.maximum(jnp.sum(has), 1.0) / TOP**2
+
+
+class Head(NamedTuple):
+    name: str
+    outputs_per_category: int
+    predict: object  # raw [..., 40, k] -> [..., 40]
+    loss: object  # (raw, target [..., 40], mask) -> scalar
+
+
+HEADS: dict[str, Head] = {
+    "regression": Head("regression", 1, _regression_predict, _regression_loss),
+    "ordinal": Head("ordinal", LEVELS - 1, _ordinal_predict, _ordinal_loss),
+    "single_label": Head("single_label", 2, _single_predict, _single_loss),
+}
+
+
+def get_head(name: str) -> Head:
+    if name not in HEADS:
+        raise ValueError(f"unknown head {name!r}; expected one of {sorted(HEADS)}")
+    return HEADS[name]

@@ -1,0 +1,77 @@
+"""Estimators and heads chosen by name; users register their own without touching emojax.
+
+An *architecture* is an ``nnx.Module`` class built as ``cls(config, rngs=...)`` from its own
+config dataclass, called as ``model(tokens, mask, deterministic=...) -> [batch, 40, k]``
+where ``k`` is the number of raw outputs per category that the chosen head needs.
+
+Register one in your own module and train it from the launcher::
+
+    # my_pkg/my_module.py
+    from emojax.models import registry
+
+    @registry.register_architecture("my_net")
+    class MyNet(nnx.Module): ...
+
+    python -m experiments.train_estimator --model my_pkg.my_module:MyNet --workdir DIR
+
+``--model`` takes a registered name or ``module.path:ClassName``; the module is imported
+(which runs its decorators) and the class is used directly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+_ARCHITECTURES: dict[str, type] = {}
+
+
+def register_architecture(name: str) -> Callable[[type], type]:
+    """Class decorator: makes ``cls`` available as ``name``."""
+
+    def wrap(cls: type) -> type:
+        if name in _ARCHITECTURES and _ARCHITECTURES[name] is not cls:
+            raise ValueError(f"architecture {name!r} is already registered by {_ARCHITECTURES[name].__module__}")
+        if not hasattr(cls, "Config"):
+            raise TypeError(f"architecture {cls.__name__} needs a nested Config dataclass")
+        _ARCHITECTURES[name] = cls
+        cls.registry_name = name
+        return cls
+
+    return wrap
+
+
+def get_architecture(spec: str) -> type:
+    """The class for a registered name or an importable ``module.path:ClassName``."""
+    if ":" in spec:
+        module_name, _, attr = spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            raise ValueError(f"--model {spec!r}: cannot import module {module_name!r}: {err}") from None
+        if not hasattr(module, attr):
+            raise ValueError(f"--model {spec!r}: module {module_name!r} has no attribute {attr!r}")
+        cls = getattr(module, attr)
+        if not hasattr(cls, "Config"):
+            raise ValueError(f"--model {spec!r}: {attr} needs a nested Config dataclass (see emojax.models.registry)")
+        return cls
+    _import_builtins()
+    if spec not in _ARCHITECTURES:
+        raise ValueError(f"unknown model {spec!r}; registered: {sorted(_ARCHITECTURES)}, or pass module.path:ClassName")
+    return _ARCHITECTURES[spec]
+
+
+def architectures() -> list[str]:
+    _import_builtins()
+    return sorted(_ARCHITECTURES)
+
+
+def _import_builtins() -> None:
+    # Imported lazily so that registry has no import cycle with the built-in modules.
+    from emojax.models import embedding_heads, text_transformer  # noqa: F401
+
+
+def describe(obj: Any) -> str:
+    cls = obj if isinstance(obj, type) else type(obj)
+    return f"{cls.__module__}:{cls.__qualname__}"

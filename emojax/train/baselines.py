@@ -1,0 +1,46 @@
+"""The bag-of-words baseline: ridge regression from word counts to the 40 targets.
+
+It reads which words occur and nothing about their order, so it is exactly the "word
+lookup" the simulated language is built to defeat (negation, irony, other people's
+feelings). The gap between it and a contextual estimator measures how much of the task
+needs context; with negation and irony switched off the gap should close.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from emojax import taxonomy
+from emojax.world import vocab
+
+
+def counts(tokens: np.ndarray) -> np.ndarray:
+    """[N, VOCAB] word counts, padding excluded."""
+    out = np.zeros((len(tokens), vocab.VOCAB_SIZE), np.float32)
+    rows = np.repeat(np.arange(len(tokens)), tokens.shape[1])
+    np.add.at(out, (rows, tokens.reshape(-1)), 1.0)
+    out[:, vocab.PAD_ID] = 0.0
+    return out
+
+
+def fit_bow(tokens: np.ndarray, targets: np.ndarray, l2: float = 1.0):
+    """Closed-form ridge fit; returns ``predict(tokens) -> [N, 40]`` clipped to [0, 7]."""
+    x = np.concatenate([counts(tokens), np.ones((len(tokens), 1), np.float32)], axis=1).astype(np.float64)
+    reg = l2 * np.eye(x.shape[1])
+    reg[-1, -1] = 0.0  # do not shrink the intercept
+    w = np.linalg.solve(x.T @ x + reg, x.T @ targets.astype(np.float64))
+
+    def predict(new_tokens: np.ndarray) -> np.ndarray:
+        xn = np.concatenate([counts(new_tokens), np.ones((len(new_tokens), 1), np.float32)], axis=1)
+        return np.clip(xn @ w, 0.0, taxonomy.MAX_INTENSITY).astype(np.float32)
+
+    return predict
+
+
+def targets_numpy(tokens: np.ndarray, ratings: np.ndarray, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """The same target modes as training (:func:`emojax.train.data.targets`), in numpy."""
+    from emojax.train.data import targets as jax_targets
+
+    t, y = jax_targets({"tokens": jnp.asarray(tokens), "ratings": jnp.asarray(ratings)}, target)
+    return np.asarray(t), np.asarray(y)

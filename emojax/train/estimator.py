@@ -1,0 +1,104 @@
+"""Train an estimator, evaluate it and its baselines, and load it back as a pure function.
+
+``run(cfg, workdir)`` trains (resuming from the work dir's checkpoints if any), then writes
+``eval.json``: the estimator's figures against the latent intensities and the raters, the
+baselines' figures (bag of words, single-label head), CIs and per-category values.
+``load_estimator(workdir)`` returns ``predict(tokens, mask) -> [batch, 40]``, a pure
+function that later code calls inside ``jit``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from emojax import config as config_lib
+from emojax.models.registry import describe, get_architecture
+from emojax.tracking import Tracker
+from emojax.train import baselines, checkpoint, data, evaluate, loop
+from emojax.train.config import TrainConfig
+
+MAIN_KEYS = ("spearman_mean", "pearson_mean", "mae_mean", "rmse_mean", "kappa_qw_model_mean", "kappa_qw_human_mean", "alpha_human_mean")
+
+
+def run(cfg: TrainConfig, workdir: str, *, stop_after_steps: int | None = None, progress: bool = True) -> dict | None:
+    """Train and evaluate; returns the ``eval.json`` contents (None if stopped early)."""
+    loop.build_model(cfg)  # a bad model name or model_config fails here, before any I/O
+    train_src, test_src = data.sources(cfg)
+    test = data.read_all(test_src)
+    record = {"train": dataclasses.asdict(cfg), "architecture": describe(get_architecture(cfg.model))}
+    with Tracker(workdir, record) as tracker:
+
+        def on_eval(step, built, _tracker):
+            pred = evaluate.predict_all(loop.make_predict(built.graphdef, built.state, built.head), test["tokens"])
+            return evaluate.quick(pred, test["intensities"])
+
+        built, reached = loop.fit(
+            cfg, train_src, workdir, tracker=tracker, stop_after_steps=stop_after_steps, on_eval=on_eval, progress=progress
+        )
+        if reached < cfg.steps:
+            return None
+        key = jax.random.key(cfg.seed)
+        pred = evaluate.predict_all(loop.make_predict(built.graphdef, built.state, built.head), test["tokens"])
+        model_eval = evaluate.evaluate(pred, test["intensities"], test["ratings"], jax.random.fold_in(key, 0), cfg.n_bootstrap)
+        results = {k: model_eval[k] for k in MAIN_KEYS}
+        results |= {f"{k}_ci": model_eval[f"{k}_ci"] for k in MAIN_KEYS}
+        results["model"] = model_eval
+        results["config"] = record
+        if cfg.baselines:
+            results["baselines"] = _baselines(cfg, train_src, test, key, progress)
+            for name, b in results["baselines"].items():
+                results[f"baseline_{name}_spearman_mean"] = b["spearman_mean"]
+        tracker.summary({k: results[k] for k in MAIN_KEYS})
+    config_lib.write_json(os.path.join(workdir, "eval.json"), results)
+    return results
+
+
+def _baselines(cfg: TrainConfig, train_src, test: dict, key, progress: bool) -> dict:
+    train = data.read_all(train_src)
+    tokens, y = baselines.targets_numpy(train["tokens"], train["ratings"], cfg.target)
+    bow = baselines.fit_bow(tokens, y)
+    out = {"bag_of_words": evaluate.evaluate(bow(test["tokens"]), test["intensities"], test["ratings"], jax.random.fold_in(key, 1), cfg.n_bootstrap)}
+    single, _ = loop.fit(
+        cfg, train_src, None, head_name="single_label", steps=cfg.baseline_steps or cfg.steps, tag="single_label/", progress=progress
+    )
+    pred = evaluate.predict_all(loop.make_predict(single.graphdef, single.state, single.head), test["tokens"])
+    out["single_label"] = evaluate.evaluate(pred, test["intensities"], test["ratings"], jax.random.fold_in(key, 2), cfg.n_bootstrap)
+    return out
+
+
+def load_config(workdir: str) -> TrainConfig:
+    with open(os.path.join(workdir, "config.json")) as f:
+        return TrainConfig.from_dict(json.load(f)["train"])
+
+
+def load_estimator(workdir: str, step: int | None = None) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """The trained estimator of ``workdir`` as a pure ``predict(tokens, mask) -> [batch, 40]``.
+
+    Only parameters are kept (no optimizer state). The function closes over them, so it can
+    be called inside ``jit``, ``vmap`` and ``lax.scan``.
+    """
+    cfg = load_config(workdir)
+    built = loop.init(cfg)
+    restored = checkpoint.restore(checkpoint.manager(workdir, cfg.keep_checkpoints), built.state, step)
+    if restored is None:
+        raise FileNotFoundError(f"{workdir}: no checkpoint to load (train first)")
+    model, _ = nnx.merge(built.graphdef, restored[0])
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    head = built.head
+
+    def predict(tokens: jax.Array, mask: jax.Array) -> jax.Array:
+        m = nnx.merge(graphdef, params, rest)
+        return head.predict(m(tokens, mask, deterministic=True))
+
+    return predict
+
+
+def mask_of(tokens: jax.Array) -> jax.Array:
+    return data.token_mask(jnp.asarray(tokens))

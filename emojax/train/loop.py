@@ -1,0 +1,146 @@
+"""Supervised training of an estimator: a jitted step with donated state, and the host loop.
+
+The model and its optimizer are split once into a static graph and a state pytree
+(``nnx.split``); the step is a pure function ``(state, batch) -> (state, metrics)``
+compiled once with the state's buffers donated, so parameters and optimizer moments are
+updated in place. Dropout keys live in the state (NNX ``Rngs``), so a restored state
+continues the same random stream: an interrupted and resumed run equals an uninterrupted
+one bit for bit (tested).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+from tqdm.auto import tqdm
+
+from emojax import taxonomy
+from emojax.models import get_architecture, get_head
+from emojax.models.heads import Head
+from emojax.train import checkpoint
+from emojax.train import data as data_lib
+from emojax.train.config import TrainConfig
+
+
+class Built(NamedTuple):
+    graphdef: Any
+    state: Any  # (model, optimizer) state
+    head: Head
+
+
+def build_model(cfg: TrainConfig, head_name: str | None = None, seed: int | None = None):
+    """The architecture of ``cfg.model`` with the head's output size, freshly initialised."""
+    cls = get_architecture(cfg.model)
+    head = get_head(head_name or cfg.head)
+    names = {f.name for f in dataclasses.fields(cls.Config)}
+    unknown = set(cfg.model_config) - names
+    if unknown:
+        raise ValueError(f"model_config: {cls.__name__}.Config has no fields {sorted(unknown)} (fields: {sorted(names)})")
+    seed = cfg.seed if seed is None else seed
+    model = cls(cls.Config(**cfg.model_config), head.outputs_per_category, rngs=nnx.Rngs(params=seed, dropout=seed + 1))
+    return model, head
+
+
+def schedule(cfg: TrainConfig, steps: int) -> optax.Schedule:
+    warmup = min(cfg.warmup_steps, max(steps - 1, 0))
+    return optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, warmup, max(steps, warmup + 1), cfg.learning_rate * 0.01)
+
+
+def init(cfg: TrainConfig, head_name: str | None = None, steps: int | None = None) -> Built:
+    model, head = build_model(cfg, head_name)
+    tx = optax.adamw(schedule(cfg, steps or cfg.steps), weight_decay=cfg.weight_decay)
+    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    graphdef, state = nnx.split((model, optimizer))
+    return Built(graphdef, state, head)
+
+
+def make_step(built: Built, target: str) -> Callable:
+    """The compiled training step ``(state, batch) -> (state, metrics)``."""
+    graphdef, head = built.graphdef, built.head
+    category_mask = jnp.ones((taxonomy.NUM_CATEGORIES,), jnp.float32)
+
+    def step(state, batch):
+        model, optimizer = nnx.merge(graphdef, state)
+        tokens, y = data_lib.targets(batch, target)
+
+        def loss_fn(model):
+            raw = model(tokens, data_lib.token_mask(tokens), deterministic=False)
+            return head.loss(raw, y, category_mask)
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return nnx.state((model, optimizer)), {"loss": loss, "grad_norm": optax.tree.norm(grads)}
+
+    return jax.jit(step, donate_argnums=0)
+
+
+def make_predict(graphdef, state, head: Head) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """A pure ``predict(tokens, mask) -> [batch, 40]`` over a (model, optimizer) state."""
+
+    def predict(tokens, mask):
+        model, _ = nnx.merge(graphdef, state)
+        return head.predict(model(tokens, mask, deterministic=True))
+
+    return predict
+
+
+def fit(
+    cfg: TrainConfig,
+    train_source,
+    workdir: str | None,
+    *,
+    head_name: str | None = None,
+    steps: int | None = None,
+    tracker=None,
+    stop_after_steps: int | None = None,
+    resume: bool = True,
+    on_eval: Callable[[int, Built, Any], dict] | None = None,
+    tag: str = "",
+    progress: bool = True,
+) -> tuple[Built, int]:
+    """Train for ``steps`` (default ``cfg.steps``); checkpoints in ``workdir`` if given.
+
+    Returns the final state and the step reached (less than ``steps`` when stopped early by
+    ``stop_after_steps``, after saving a checkpoint there).
+    """
+    steps = steps or cfg.steps
+    built = init(cfg, head_name, steps)
+    state, start = built.state, 0
+    mngr = checkpoint.manager(workdir, cfg.keep_checkpoints) if workdir else None
+    if mngr is not None and resume:
+        restored = checkpoint.restore(mngr, state)
+        if restored is not None:
+            state, meta = restored
+            start = int(meta["step"])
+    step_fn = make_step(built, cfg.target)
+    loader = data_lib.train_batches(cfg, train_source)
+    end = min(steps, stop_after_steps) if stop_after_steps is not None else steps
+    bar = tqdm(range(start, end), initial=start, total=steps, desc=tag or "train", disable=not progress, leave=False)
+    window, t0 = [], time.perf_counter()
+    for step in bar:
+        state, metrics = step_fn(state, data_lib.as_arrays(loader[step]))
+        window.append(metrics)
+        done = step + 1
+        if done % cfg.log_every == 0 or done == end:
+            means = {k: float(jnp.mean(jnp.stack([m[k] for m in window]))) for k in window[0]}
+            means["examples_per_s"] = len(window) * cfg.batch_size / (time.perf_counter() - t0)
+            means["learning_rate"] = float(schedule(cfg, steps)(step))
+            if tracker is not None:
+                tracker.log(done, {f"{tag}{k}": v for k, v in means.items()})
+            bar.set_postfix(loss=f"{means['loss']:.4f}")
+            window, t0 = [], time.perf_counter()
+        if on_eval is not None and (done % cfg.eval_every == 0 or done == steps):
+            row = on_eval(done, built._replace(state=state), tracker)
+            if tracker is not None and row:
+                tracker.log(done, {f"{tag}{k}": v for k, v in row.items()})
+        if mngr is not None and (done % cfg.checkpoint_every == 0 or done == end):
+            checkpoint.save(mngr, done, state, {"step": done, "data_seed": cfg.seed, "data_position": done})
+    bar.close()
+    return built._replace(state=state), max(start, end)
