@@ -177,3 +177,28 @@ def test_heads_are_bounded_and_ordinal_probabilities_ordered():
     assert bool(jnp.all(jnp.sum(single > 0, axis=-1) <= 1))
     masked = get_head("regression").loss(jnp.zeros((2, 40, 1)), jnp.full((2, 40), 7.0), jnp.zeros(40).at[0].set(1))
     assert float(masked) == pytest.approx(3.5**2)
+
+
+def test_embedding_heads_trains_on_the_world_embedding(smoke_cfg, tmp_path):
+    cfg = dataclasses.replace(smoke_cfg, model="embedding_heads", model_config={"embed_dim": 256}, baselines=False)
+    results = run(cfg, str(tmp_path), progress=False)
+    rows = tracking.read_metrics(str(tmp_path))
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert losses[-1] < losses[0]
+    assert np.isfinite(results["spearman_mean"])
+
+
+def test_target_modes():
+    from emojax.train.data import targets
+
+    ratings = jnp.arange(2 * 3 * 40).reshape(2, 3, 40) % 8
+    tokens = jnp.ones((2, 5), jnp.int32)
+    _, mean = targets({"tokens": tokens, "ratings": ratings}, "mean")
+    np.testing.assert_allclose(mean, ratings.mean(1))
+    t, rows = targets({"tokens": tokens, "ratings": ratings}, "per_rater")
+    assert t.shape == (6, 5) and rows.shape == (6, 40)
+    np.testing.assert_array_equal(rows[3], ratings[1, 0])
+    _, one = targets({"tokens": tokens, "ratings": ratings}, "rater:2")
+    np.testing.assert_array_equal(one, ratings[:, 2])
+    with pytest.raises(ValueError, match="only 3 raters"):
+        targets({"tokens": tokens, "ratings": ratings}, "rater:3")

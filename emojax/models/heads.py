@@ -5,6 +5,13 @@ An architecture emits ``raw`` of shape ``[batch, 40, k]``; the head fixes ``k`` 
 ``[batch, 40]`` on [0, 7] (``loss``). Every loss takes a ``mask`` ([40] or [batch, 40]) so
 that datasets covering only some categories train only those.
 
+Absent is a value, not a small number: on EmoNet's 0-7 scale an intensity under half a
+level rounds to 0, "absent", and most of the 40 categories are absent from any one item.
+``predict`` therefore reports outputs under :data:`ABSENT_BELOW` as exactly 0, as raters
+and the latent scale do. (A smooth near-zero output would order the many absent items at
+random among themselves; with sparse truths that alone caps a per-category Spearman near
+0.5 however well the present emotions are read.) Losses use the raw, smooth outputs.
+
 * ``regression``: bounded regression, ``7 * sigmoid(z)``, squared error;
 * ``ordinal``: cumulative logits over the 8 levels, ``P(y > j) = sigmoid(a - t_j)`` with
   increasing thresholds ``t_j`` (so the probabilities are ordered by construction); the
@@ -28,6 +35,11 @@ from emojax import taxonomy
 
 LEVELS = taxonomy.NUM_LEVELS
 TOP = taxonomy.MAX_INTENSITY
+ABSENT_BELOW = 0.5  # intensities under half a level round to 0 on the 0-7 scale
+
+
+def absent_as_zero(x: jax.Array) -> jax.Array:
+    return jnp.where(x < ABSENT_BELOW, 0.0, x)
 
 
 def _masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
@@ -35,12 +47,16 @@ def _masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
     return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-def _regression_predict(raw):
+def _regression_value(raw):
     return TOP * jax.nn.sigmoid(raw[..., 0])
 
 
+def _regression_predict(raw):
+    return absent_as_zero(_regression_value(raw))
+
+
 def _regression_loss(raw, target, mask):
-    return _masked_mean(jnp.square(_regression_predict(raw) - target), mask)
+    return _masked_mean(jnp.square(_regression_value(raw) - target), mask)
 
 
 def _cumulative_logits(raw):
@@ -51,7 +67,7 @@ def _cumulative_logits(raw):
 
 
 def _ordinal_predict(raw):
-    return jnp.sum(jax.nn.sigmoid(_cumulative_logits(raw)), axis=-1)
+    return absent_as_zero(jnp.sum(jax.nn.sigmoid(_cumulative_logits(raw)), axis=-1))
 
 
 def _ordinal_loss(raw, target, mask):

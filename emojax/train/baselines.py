@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from emojax import taxonomy
+from emojax.models.heads import absent_as_zero
 from emojax.world import vocab
 
 
@@ -25,7 +26,8 @@ def counts(tokens: np.ndarray) -> np.ndarray:
 
 
 def fit_bow(tokens: np.ndarray, targets: np.ndarray, l2: float = 1.0):
-    """Closed-form ridge fit; returns ``predict(tokens) -> [N, 40]`` clipped to [0, 7]."""
+    """Closed-form ridge fit; returns ``predict(tokens) -> [N, 40]`` clipped to [0, 7], with
+    values under half a level reported as 0 (absent), like the estimator's heads."""
     x = np.concatenate([counts(tokens), np.ones((len(tokens), 1), np.float32)], axis=1).astype(np.float64)
     reg = l2 * np.eye(x.shape[1])
     reg[-1, -1] = 0.0  # do not shrink the intercept
@@ -33,7 +35,8 @@ def fit_bow(tokens: np.ndarray, targets: np.ndarray, l2: float = 1.0):
 
     def predict(new_tokens: np.ndarray) -> np.ndarray:
         xn = np.concatenate([counts(new_tokens), np.ones((len(new_tokens), 1), np.float32)], axis=1)
-        return np.clip(xn @ w, 0.0, taxonomy.MAX_INTENSITY).astype(np.float32)
+        y = np.clip(xn @ w, 0.0, taxonomy.MAX_INTENSITY).astype(np.float32)
+        return np.asarray(absent_as_zero(y))  # the same reading of "absent" as the estimator
 
     return predict
 
