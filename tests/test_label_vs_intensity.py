@@ -44,6 +44,13 @@ def test_smoke_run_writes_results_and_figures(smoke):
     }
     assert len(results["predictions"]) == 7
     assert "| Elation |" in (workdir / "calibration.md").read_text()
+    # Tables and figures also work from the JSON on disk (where NaN became null).
+    assert "| Elation |" in study.calibration_table(results)
+    assert "P7_idiosyncratic_scales_cross_at_high_blend" in study.results_table(results)
+    from emojax.studies import label_vs_intensity_figures as figures
+
+    for make in figures.FIGURES.values():
+        assert make(results).axes
 
 
 def test_argmax_labels_break_ties_at_random_and_mark_no_emotion():

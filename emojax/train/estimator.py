@@ -15,7 +15,6 @@ import os
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from emojax import config as config_lib
@@ -99,6 +98,3 @@ def load_estimator(workdir: str, step: int | None = None) -> Callable[[jax.Array
 
     return predict
 
-
-def mask_of(tokens: jax.Array) -> jax.Array:
-    return data.token_mask(jnp.asarray(tokens))
