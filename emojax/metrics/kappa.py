@@ -118,10 +118,9 @@ def _check_levels(name: str, x: jax.Array, num_levels: int) -> None:
     v = np.asarray(x)
     bad = ~np.isfinite(v) | (v < 0) | (v > num_levels - 1) | (v != np.round(v))
     if bad.any():
-        i = int(np.argmax(bad))
         raise ValueError(
-            f"{name} must hold integer levels in 0..{num_levels - 1}; {name}[{i}] = {v[i].item()!r} "
-            f"({int(bad.sum())} bad value(s)); quantise continuous values with to_levels()"
+            f"{name} must hold integer levels in 0..{num_levels - 1}; {describe_first(name, v, bad)} "
+            f"{count_note(bad)}; quantise continuous values with to_levels()"
         )
 
 

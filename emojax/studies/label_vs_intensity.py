@@ -247,10 +247,13 @@ def compare_formats(
     cfg: Config, key: jax.Array, world: items.ItemsConfig, panel_key: jax.Array, per_category: bool = True
 ) -> dict:
     """Label vs intensity agreement, overall and (if asked) per category, with CIs."""
-    overall, info = measure(cfg, key, world, panel_key, FORMAT_STATS)
+    # One pass over panels and items; per-category statistics come after the overall ones.
+    extra = {f"category/{k}": fn for k, fn in PER_CATEGORY_STATS.items()} if per_category else {}
+    pooled, info = measure(cfg, key, world, panel_key, {**FORMAT_STATS, **extra})
+    overall = {k: pooled[k] for k in FORMAT_STATS}
     if not per_category:
         return {**info, **overall}
-    per_cat, _ = measure(cfg, key, world, panel_key, PER_CATEGORY_STATS)
+    per_cat = {k: pooled[f"category/{k}"] for k in PER_CATEGORY_STATS}
     per_category = {
         c: {name: {k: v[k][i] for k in ("estimate", "low", "high")} for name, v in per_cat.items()}
         for i, c in enumerate(taxonomy.CATEGORIES)
@@ -260,8 +263,9 @@ def compare_formats(
 
 def calibrate(cfg: Config, key: jax.Array, panel_key: jax.Array) -> dict:
     """Per-category alpha of the default raters, group means, and the energy gap."""
-    pooled, _ = measure(cfg, key, cfg.world, panel_key, CALIBRATION_STATS)
-    cron, _ = measure(cfg, key, cfg.world, panel_key, {"cronbach": lambda labels, ratings: category_cronbach(ratings)})
+    cronbach = {"cronbach": lambda labels, ratings: category_cronbach(ratings)}
+    pooled, _ = measure(cfg, key, cfg.world, panel_key, {**CALIBRATION_STATS, **cronbach})
+    cron = {"cronbach": pooled["cronbach"]}
     per_cat = pooled["category_alpha"]
     est = np.asarray(per_cat["estimate"], dtype=float)
     groups = {g: float(np.nanmean(est[taxonomy.group_mask(g)])) for g in taxonomy.GROUP_NAMES}

@@ -13,6 +13,7 @@ import numpy as np
 
 from emojax import taxonomy
 from emojax.models.heads import absent_as_zero
+from emojax.train import data
 from emojax.world import vocab
 
 
@@ -43,7 +44,5 @@ def fit_bow(tokens: np.ndarray, targets: np.ndarray, l2: float = 1.0):
 
 def targets_numpy(tokens: np.ndarray, ratings: np.ndarray, target: str) -> tuple[np.ndarray, np.ndarray]:
     """The same target modes as training (:func:`emojax.train.data.targets`), in numpy."""
-    from emojax.train.data import targets as jax_targets
-
-    t, y = jax_targets({"tokens": jnp.asarray(tokens), "ratings": jnp.asarray(ratings)}, target)
+    t, y = data.targets({"tokens": jnp.asarray(tokens), "ratings": jnp.asarray(ratings)}, target)
     return np.asarray(t), np.asarray(y)

@@ -15,7 +15,6 @@ import numpy as np
 
 from emojax import data as data_lib
 from emojax.train.config import TrainConfig
-from emojax.world import language
 
 
 def data_dir(cfg: TrainConfig) -> str:
@@ -50,10 +49,6 @@ def read_all(source, batch_size: int = 512) -> dict:
     """A whole (evaluation) split in memory, in source order."""
     parts = [as_arrays(b) for b in data_lib.batches(source, batch_size=batch_size, seed=0, shuffle=False, drop_remainder=False)]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
-def token_mask(tokens: jax.Array) -> jax.Array:
-    return language.mask(tokens)
 
 
 def targets(batch: dict, target: str) -> tuple[jax.Array, jax.Array]:

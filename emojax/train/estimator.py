@@ -28,7 +28,7 @@ MAIN_KEYS = ("spearman_mean", "pearson_mean", "mae_mean", "rmse_mean", "kappa_qw
 
 def run(cfg: TrainConfig, workdir: str, *, stop_after_steps: int | None = None, progress: bool = True) -> dict | None:
     """Train and evaluate; returns the ``eval.json`` contents (None if stopped early)."""
-    loop.build_model(cfg)  # a bad model name or model_config fails here, before any I/O
+    loop.resolve_model(cfg)  # a bad model name or model_config fails here, before any I/O
     train_src, test_src = data.sources(cfg)
     test = data.read_all(test_src)
     record = {"train": dataclasses.asdict(cfg), "architecture": describe(get_architecture(cfg.model))}

@@ -27,6 +27,7 @@ from emojax.models.heads import Head
 from emojax.train import checkpoint
 from emojax.train import data as data_lib
 from emojax.train.config import TrainConfig
+from emojax.world import language
 
 
 class Built(NamedTuple):
@@ -35,16 +36,22 @@ class Built(NamedTuple):
     head: Head
 
 
-def build_model(cfg: TrainConfig, head_name: str | None = None, seed: int | None = None):
-    """The architecture of ``cfg.model`` with the head's output size, freshly initialised."""
+def resolve_model(cfg: TrainConfig, head_name: str | None = None):
+    """(architecture class, its validated Config, head) of ``cfg``, without building weights."""
     cls = get_architecture(cfg.model)
     head = get_head(head_name or cfg.head)
     names = {f.name for f in dataclasses.fields(cls.Config)}
     unknown = set(cfg.model_config) - names
     if unknown:
         raise ValueError(f"model_config: {cls.__name__}.Config has no fields {sorted(unknown)} (fields: {sorted(names)})")
+    return cls, cls.Config(**cfg.model_config), head
+
+
+def build_model(cfg: TrainConfig, head_name: str | None = None, seed: int | None = None):
+    """The architecture of ``cfg.model`` with the head's output size, freshly initialised."""
+    cls, model_cfg, head = resolve_model(cfg, head_name)
     seed = cfg.seed if seed is None else seed
-    model = cls(cls.Config(**cfg.model_config), head.outputs_per_category, rngs=nnx.Rngs(params=seed, dropout=seed + 1))
+    model = cls(model_cfg, head.outputs_per_category, rngs=nnx.Rngs(params=seed, dropout=seed + 1))
     return model, head
 
 
@@ -71,7 +78,7 @@ def make_step(built: Built, target: str) -> Callable:
         tokens, y = data_lib.targets(batch, target)
 
         def loss_fn(model):
-            raw = model(tokens, data_lib.token_mask(tokens), deterministic=False)
+            raw = model(tokens, language.mask(tokens), deterministic=False)
             return head.loss(raw, y, category_mask)
 
         loss, grads = nnx.value_and_grad(loss_fn)(model)
