@@ -49,7 +49,7 @@ def test_eval_json_has_the_figures(smoke_run):
         low, high = on_disk[f"{key}_ci"]
         assert low <= high
     assert set(on_disk["model"]["per_category"]) >= {"Amusement", "Jealousy & Envy"}
-    assert set(on_disk["baselines"]) == {"bag_of_words", "single_label"}
+    assert set(on_disk["baselines"]) == {"bag_of_words", "bag_of_words_ridge", "single_label"}
     assert on_disk["kappa_qw_human_mean"] > 0.2  # raters agree; the smoke model barely trained
 
 

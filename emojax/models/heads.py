@@ -12,7 +12,16 @@ and the latent scale do. (A smooth near-zero output would order the many absent 
 random among themselves; with sparse truths that alone caps a per-category Spearman near
 0.5 however well the present emotions are read.) Losses use the raw, smooth outputs.
 
-* ``regression``: bounded regression, ``7 * sigmoid(z)``, squared error;
+Two scales. ``predict`` answers on the latent scale (what the text expresses, 0 = absent);
+``ratings`` answers on the raters' scale (what a rater would say), which is what the
+model is compared with when it is scored against raters. They differ only when the model
+carries a rater link (:mod:`emojax.models.link`): its two per-category constants are then
+appended to ``raw`` as the last :data:`LINK_CHANNELS` channels, and the regression head
+fits ``offset + exp(log_scale) * intensity`` to the ratings. Heads without ``uses_link``
+ignore those channels.
+
+* ``regression``: bounded regression, ``7 * sigmoid(z)``, squared error (through the rater
+  link when the model has one);
 * ``ordinal``: cumulative logits over the 8 levels, ``P(y > j) = sigmoid(a - t_j)`` with
   increasing thresholds ``t_j`` (so the probabilities are ordered by construction); the
   prediction is the expected level ``sum_j P(y > j)``; the loss is binary cross-entropy
@@ -36,6 +45,7 @@ from emojax import taxonomy
 LEVELS = taxonomy.NUM_LEVELS
 TOP = taxonomy.MAX_INTENSITY
 ABSENT_BELOW = 0.5  # intensities under half a level round to 0 on the 0-7 scale
+LINK_CHANNELS = 2  # (offset, log_scale) per category, appended by emojax.models.link
 
 
 def absent_as_zero(x: jax.Array) -> jax.Array:
@@ -51,12 +61,25 @@ def _regression_value(raw):
     return TOP * jax.nn.sigmoid(raw[..., 0])
 
 
+def _regression_rating(raw):
+    """The raters' expected rating: the link applied to the intensity, if there is a link."""
+    value = _regression_value(raw)
+    if raw.shape[-1] == 1:
+        return value
+    offset, log_scale = raw[..., -2], raw[..., -1]
+    return offset + jnp.exp(log_scale) * value
+
+
 def _regression_predict(raw):
     return absent_as_zero(_regression_value(raw))
 
 
+def _regression_ratings(raw):
+    return jnp.clip(_regression_rating(raw), 0.0, TOP)
+
+
 def _regression_loss(raw, target, mask):
-    return _masked_mean(jnp.square(_regression_value(raw) - target), mask)
+    return _masked_mean(jnp.square(_regression_rating(raw) - target), mask)
 
 
 def _cumulative_logits(raw):
@@ -66,8 +89,12 @@ def _cumulative_logits(raw):
     return base - thresholds
 
 
+def _ordinal_value(raw):
+    return jnp.sum(jax.nn.sigmoid(_cumulative_logits(raw)), axis=-1)
+
+
 def _ordinal_predict(raw):
-    return absent_as_zero(jnp.sum(jax.nn.sigmoid(_cumulative_logits(raw)), axis=-1))
+    return absent_as_zero(_ordinal_value(raw))
 
 
 def _ordinal_loss(raw, target, mask):
@@ -105,14 +132,17 @@ def _single_loss(raw, target, mask):
 class Head(NamedTuple):
     name: str
     outputs_per_category: int
-    predict: object  # raw [..., 40, k] -> [..., 40]
+    predict: object  # raw [..., 40, k] -> [..., 40] latent scale, absent as 0
     loss: object  # (raw, target [..., 40], mask) -> scalar
+    value: object  # raw -> [..., 40] smooth latent-scale intensity (no absent rounding)
+    ratings: object  # raw -> [..., 40] on the raters' scale
+    uses_link: bool = False  # reads a rater link's channels when the model has one
 
 
 HEADS: dict[str, Head] = {
-    "regression": Head("regression", 1, _regression_predict, _regression_loss),
-    "ordinal": Head("ordinal", LEVELS - 1, _ordinal_predict, _ordinal_loss),
-    "single_label": Head("single_label", 2, _single_predict, _single_loss),
+    "regression": Head("regression", 1, _regression_predict, _regression_loss, _regression_value, _regression_ratings, True),
+    "ordinal": Head("ordinal", LEVELS - 1, _ordinal_predict, _ordinal_loss, _ordinal_value, _ordinal_predict),
+    "single_label": Head("single_label", 2, _single_predict, _single_loss, _single_predict, _single_predict),
 }
 
 

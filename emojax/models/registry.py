@@ -69,7 +69,7 @@ def architectures() -> list[str]:
 
 def _import_builtins() -> None:
     # Imported lazily so that registry has no import cycle with the built-in modules.
-    from emojax.models import embedding_heads, text_transformer  # noqa: F401
+    from emojax.models import bag_of_words, embedding_heads, text_transformer  # noqa: F401
 
 
 def describe(obj: Any) -> str:

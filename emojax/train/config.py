@@ -24,6 +24,11 @@ class TrainConfig:
       model: a registered architecture name or ``module.path:ClassName``.
       model_config: overrides of the architecture's own ``Config`` fields.
       head: ``regression``, ``ordinal`` or ``single_label``.
+      rater_link: give a head that reads one (regression) a per-category rater link,
+        ``rating = offset + scale * intensity``, so the model reports intensities rather
+        than the raters' false-alarm level (:mod:`emojax.models.link`).
+      absent_prior: weight of the L1 penalty on intensities that comes with the link (the
+        prior that most categories are absent); ignored without a link.
       target: what the estimator learns from: ``mean`` (the raters' mean, default),
         ``per_rater`` (one row per rater) or ``rater:i`` (rater i alone). The world's latent
         intensities are never a training target; they are used only for evaluation.
@@ -44,6 +49,8 @@ class TrainConfig:
     model: str = "text_transformer"
     model_config: dict = dataclasses.field(default_factory=dict)
     head: str = "regression"
+    rater_link: bool = True
+    absent_prior: float = 0.01
     target: str = "mean"
     data: str = "default"
     data_dir: str = ""
@@ -71,6 +78,8 @@ class TrainConfig:
             config.require(self, name, lambda v: isinstance(v, int) and v >= 0, "an int >= 0")
         config.require(self, "learning_rate", lambda v: v > 0, "> 0")
         config.require(self, "weight_decay", lambda v: v >= 0, ">= 0")
+        config.require(self, "absent_prior", lambda v: v >= 0, ">= 0")
+        config.require(self, "rater_link", lambda v: isinstance(v, bool), "true or false")
         config.require(self, "model_config", lambda v: isinstance(v, dict), "a dict of the architecture's Config fields")
 
     @classmethod

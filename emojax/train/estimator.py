@@ -44,8 +44,7 @@ def run(cfg: TrainConfig, workdir: str, *, stop_after_steps: int | None = None, 
         if reached < cfg.steps:
             return None
         key = jax.random.key(cfg.seed)
-        pred = evaluate.predict_all(loop.make_predict(built.graphdef, built.state, built.head), test["tokens"])
-        model_eval = evaluate.evaluate(pred, test["intensities"], test["ratings"], jax.random.fold_in(key, 0), cfg.n_bootstrap)
+        model_eval = _evaluate(built, test, jax.random.fold_in(key, 0), cfg.n_bootstrap)
         results = {k: model_eval[k] for k in MAIN_KEYS}
         results |= {f"{k}_ci": model_eval[f"{k}_ci"] for k in MAIN_KEYS}
         results["model"] = model_eval
@@ -59,16 +58,27 @@ def run(cfg: TrainConfig, workdir: str, *, stop_after_steps: int | None = None, 
     return results
 
 
-def _baselines(cfg: TrainConfig, train_src, test: dict, key, progress: bool) -> dict:
-    train = data.read_all(train_src)
-    tokens, y = baselines.targets_numpy(train["tokens"], train["ratings"], cfg.target)
-    bow = baselines.fit_bow(tokens, y)
-    out = {"bag_of_words": evaluate.evaluate(bow(test["tokens"]), test["intensities"], test["ratings"], jax.random.fold_in(key, 1), cfg.n_bootstrap)}
-    single, _ = loop.fit(
-        cfg, train_src, None, head_name="single_label", steps=cfg.baseline_steps or cfg.steps, tag="single_label/", progress=progress
+def _evaluate(built: loop.Built, test: dict, key, n_bootstrap: int) -> dict:
+    """``evaluate.evaluate`` of a trained model on the test split, on both scales."""
+    pred, rated = (
+        evaluate.predict_all(loop.make_predict(built.graphdef, built.state, built.head, scale), test["tokens"])
+        for scale in ("latent", "ratings")
     )
-    pred = evaluate.predict_all(loop.make_predict(single.graphdef, single.state, single.head), test["tokens"])
-    out["single_label"] = evaluate.evaluate(pred, test["intensities"], test["ratings"], jax.random.fold_in(key, 2), cfg.n_bootstrap)
+    return evaluate.evaluate(pred, test["intensities"], test["ratings"], key, n_bootstrap, rated=rated)
+
+
+def _baselines(cfg: TrainConfig, train_src, test: dict, key, progress: bool) -> dict:
+    """The bag of words through the same head, link and loop; its closed-form ridge twin on
+    the raters' mean; the single-label head on the same architecture."""
+    steps = cfg.baseline_steps or cfg.steps
+    bow_cfg = dataclasses.replace(cfg, model="bag_of_words", model_config={})
+    bow, _ = loop.fit(bow_cfg, train_src, None, steps=steps, tag="bag_of_words/", progress=progress)
+    out = {"bag_of_words": _evaluate(bow, test, jax.random.fold_in(key, 1), cfg.n_bootstrap)}
+    train = data.read_all(train_src)
+    ridge = baselines.fit_bow(*baselines.targets_numpy(train["tokens"], train["ratings"], cfg.target))
+    out["bag_of_words_ridge"] = evaluate.evaluate(ridge(test["tokens"]), test["intensities"], test["ratings"], jax.random.fold_in(key, 3), cfg.n_bootstrap)
+    single, _ = loop.fit(cfg, train_src, None, head_name="single_label", steps=steps, tag="single_label/", progress=progress)
+    out["single_label"] = _evaluate(single, test, jax.random.fold_in(key, 2), cfg.n_bootstrap)
     return out
 
 
@@ -77,11 +87,13 @@ def load_config(workdir: str) -> TrainConfig:
         return TrainConfig.from_dict(json.load(f)["train"])
 
 
-def load_estimator(workdir: str, step: int | None = None) -> Callable[[jax.Array, jax.Array], jax.Array]:
+def load_estimator(workdir: str, step: int | None = None, scale: str = "latent") -> Callable[[jax.Array, jax.Array], jax.Array]:
     """The trained estimator of ``workdir`` as a pure ``predict(tokens, mask) -> [batch, 40]``.
 
-    Only parameters are kept (no optimizer state). The function closes over them, so it can
-    be called inside ``jit``, ``vmap`` and ``lax.scan``.
+    ``scale="latent"`` (default) gives the intensities the text expresses, absent as 0;
+    ``"ratings"`` what a rater would say (:mod:`emojax.models.link`). Only parameters are
+    kept (no optimizer state). The function closes over them, so it can be called inside
+    ``jit``, ``vmap`` and ``lax.scan``.
     """
     cfg = load_config(workdir)
     built = loop.init(cfg)
@@ -90,11 +102,11 @@ def load_estimator(workdir: str, step: int | None = None) -> Callable[[jax.Array
         raise FileNotFoundError(f"{workdir}: no checkpoint to load (train first)")
     model, _ = nnx.merge(built.graphdef, restored[0])
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    head = built.head
+    read = loop.reader(built.head, scale)
 
     def predict(tokens: jax.Array, mask: jax.Array) -> jax.Array:
         m = nnx.merge(graphdef, params, rest)
-        return head.predict(m(tokens, mask, deterministic=True))
+        return read(m(tokens, mask, deterministic=True))
 
     return predict
 

@@ -1,8 +1,10 @@
 """Evaluation of an estimator against the world's latent intensities and against raters.
 
 Following EmoNet's protocol: per category, correlation and error against the truth (here
-the simulator's latent intensities, which no estimator ever trains on); quadratic-weighted
-kappa of the model's rounded predictions against each rater, averaged over raters, beside
+the simulator's latent intensities, which no estimator ever trains on) of the model's
+latent-scale predictions; quadratic-weighted kappa of its raters'-scale predictions
+(:mod:`emojax.models.link`; the same values for a model without a link), rounded, against
+each rater, averaged over raters, beside
 the raters' kappa against each other (EmoNet's "expert-level" comparison); the raters'
 interval alpha. Means over the 40 categories get bootstrap CIs over items.
 """
@@ -33,20 +35,22 @@ def predict_all(predict: Callable, tokens: np.ndarray, batch_size: int = 256) ->
     return np.concatenate(out)
 
 
-# Per-category statistics; each takes items on axis 0 so the bootstrap can resample them.
-def spearman(pred, latent, ratings):
+# Per-category statistics of (pred, rated, latent, ratings): the model's latent-scale and
+# raters'-scale predictions [N, 40], the truth [N, 40], the ratings [N, K, 40]. Each takes
+# items on axis 0 so the bootstrap can resample them.
+def spearman(pred, rated, latent, ratings):
     return metrics.spearman(pred, latent)
 
 
-def pearson(pred, latent, ratings):
+def pearson(pred, rated, latent, ratings):
     return metrics.pearson(pred, latent)
 
 
-def mae(pred, latent, ratings):
+def mae(pred, rated, latent, ratings):
     return metrics.mae(pred, latent)
 
 
-def rmse(pred, latent, ratings):
+def rmse(pred, rated, latent, ratings):
     return metrics.rmse(pred, latent)
 
 
@@ -55,20 +59,20 @@ def _qwk_columns(a, b):
     return jax.vmap(lambda x, y: metrics.quadratic_weighted_kappa(x, y), in_axes=(1, 1))(a, b)
 
 
-def kappa_model(pred, latent, ratings):
-    """[40] QWK of the model's levels against each rater, averaged over raters."""
-    levels = metrics.to_levels(pred)
+def kappa_model(pred, rated, latent, ratings):
+    """[40] QWK of the model's levels (raters' scale) against each rater, averaged over raters."""
+    levels = metrics.to_levels(rated)
     per_rater = jnp.stack([_qwk_columns(levels, ratings[:, k]) for k in range(ratings.shape[1])])
     return jnp.nanmean(per_rater, axis=0)
 
 
-def kappa_human(pred, latent, ratings):
+def kappa_human(pred, rated, latent, ratings):
     """[40] QWK between each pair of raters, averaged over pairs."""
     pairs = list(itertools.combinations(range(ratings.shape[1]), 2))
     return jnp.nanmean(jnp.stack([_qwk_columns(ratings[:, i], ratings[:, j]) for i, j in pairs]), axis=0)
 
 
-def alpha_human(pred, latent, ratings):
+def alpha_human(pred, rated, latent, ratings):
     """[40] the raters' interval alpha per category."""
     return jax.vmap(metrics.krippendorff_alpha, in_axes=2)(jnp.swapaxes(ratings, 0, 1).astype(jnp.float32))
 
@@ -80,8 +84,8 @@ STATISTICS = {
 
 
 def _mean_of(stat):
-    def mean(pred, latent, ratings):
-        return jnp.nanmean(stat(pred, latent, ratings))
+    def mean(*data):
+        return jnp.nanmean(stat(*data))
 
     mean.__name__ = f"mean_{stat.__name__}"
     return mean
@@ -90,9 +94,15 @@ def _mean_of(stat):
 _MEANS = {name: _mean_of(fn) for name, fn in STATISTICS.items()}
 
 
-def evaluate(pred: np.ndarray, latent: np.ndarray, ratings: np.ndarray, key: jax.Array, n_bootstrap: int) -> dict:
-    """All figures for ``eval.json``: ``<stat>_mean`` with ``<stat>_mean_ci``, and per category."""
-    data = (jnp.asarray(pred, jnp.float32), jnp.asarray(latent, jnp.float32), jnp.asarray(ratings, jnp.int32))
+def evaluate(
+    pred: np.ndarray, latent: np.ndarray, ratings: np.ndarray, key: jax.Array, n_bootstrap: int, rated: np.ndarray | None = None
+) -> dict:
+    """All figures for ``eval.json``: ``<stat>_mean`` with ``<stat>_mean_ci``, and per category.
+
+    ``pred`` is on the latent scale; ``rated``, on the raters' scale, defaults to ``pred``.
+    """
+    rated = pred if rated is None else rated
+    data = tuple(jnp.asarray(x, jnp.float32) for x in (pred, rated, latent)) + (jnp.asarray(ratings, jnp.int32),)
     out: dict = {"num_items": int(len(pred))}
     per_category: dict = {c: {} for c in taxonomy.CATEGORIES}
     for i, (name, fn) in enumerate(STATISTICS.items()):

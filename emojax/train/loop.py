@@ -22,7 +22,7 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 from emojax import taxonomy
-from emojax.models import get_architecture, get_head
+from emojax.models import get_architecture, get_head, link
 from emojax.models.heads import Head
 from emojax.train import checkpoint
 from emojax.train import data as data_lib
@@ -47,11 +47,19 @@ def resolve_model(cfg: TrainConfig, head_name: str | None = None):
     return cls, cls.Config(**cfg.model_config), head
 
 
+def uses_link(cfg: TrainConfig, head: Head) -> bool:
+    """Whether the model carries a rater link (:mod:`emojax.models.link`)."""
+    return cfg.rater_link and head.uses_link
+
+
 def build_model(cfg: TrainConfig, head_name: str | None = None, seed: int | None = None):
-    """The architecture of ``cfg.model`` with the head's output size, freshly initialised."""
+    """The architecture of ``cfg.model`` with the head's output size, freshly initialised
+    (wrapped in the rater link when the head reads one and ``cfg.rater_link``)."""
     cls, model_cfg, head = resolve_model(cfg, head_name)
     seed = cfg.seed if seed is None else seed
     model = cls(model_cfg, head.outputs_per_category, rngs=nnx.Rngs(params=seed, dropout=seed + 1))
+    if uses_link(cfg, head):
+        model = link.Linked(model)
     return model, head
 
 
@@ -68,8 +76,12 @@ def init(cfg: TrainConfig, head_name: str | None = None, steps: int | None = Non
     return Built(graphdef, state, head)
 
 
-def make_step(built: Built, target: str) -> Callable:
-    """The compiled training step ``(state, batch) -> (state, metrics)``."""
+def make_step(built: Built, target: str, absent_prior: float = 0.0) -> Callable:
+    """The compiled training step ``(state, batch) -> (state, metrics)``.
+
+    ``absent_prior`` weighs an L1 penalty on the latent intensities (see
+    :mod:`emojax.models.link`); 0 leaves the head's loss alone.
+    """
     graphdef, head = built.graphdef, built.head
     category_mask = jnp.ones((taxonomy.NUM_CATEGORIES,), jnp.float32)
 
@@ -79,7 +91,10 @@ def make_step(built: Built, target: str) -> Callable:
 
         def loss_fn(model):
             raw = model(tokens, language.mask(tokens), deterministic=False)
-            return head.loss(raw, y, category_mask)
+            loss = head.loss(raw, y, category_mask)
+            if absent_prior:
+                loss = loss + absent_prior * jnp.mean(head.value(raw) * category_mask[None, :])
+            return loss
 
         loss, grads = nnx.value_and_grad(loss_fn)(model)
         optimizer.update(model, grads)
@@ -88,14 +103,22 @@ def make_step(built: Built, target: str) -> Callable:
     return jax.jit(step, donate_argnums=0)
 
 
-def make_predict(graphdef, state, head: Head) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    """A pure ``predict(tokens, mask) -> [batch, 40]`` over a (model, optimizer) state."""
+def make_predict(graphdef, state, head: Head, scale: str = "latent") -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """A pure ``predict(tokens, mask) -> [batch, 40]`` over a (model, optimizer) state, on the
+    ``latent`` scale (absent as 0) or the raters' scale (``ratings``)."""
+    read = reader(head, scale)
 
     def predict(tokens, mask):
         model, _ = nnx.merge(graphdef, state)
-        return head.predict(model(tokens, mask, deterministic=True))
+        return read(model(tokens, mask, deterministic=True))
 
     return predict
+
+
+def reader(head: Head, scale: str) -> Callable:
+    if scale not in ("latent", "ratings"):
+        raise ValueError(f"scale must be 'latent' or 'ratings', got {scale!r}")
+    return head.predict if scale == "latent" else head.ratings
 
 
 def fit(
@@ -126,7 +149,7 @@ def fit(
         if restored is not None:
             state, meta = restored
             start = int(meta["step"])
-    step_fn = make_step(built, cfg.target)
+    step_fn = make_step(built, cfg.target, cfg.absent_prior if uses_link(cfg, built.head) else 0.0)
     loader = data_lib.train_batches(cfg, train_source)
     end = min(steps, stop_after_steps) if stop_after_steps is not None else steps
     bar = tqdm(range(start, end), initial=start, total=steps, desc=tag or "train", disable=not progress, leave=False)

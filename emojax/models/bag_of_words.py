@@ -1,0 +1,45 @@
+"""``bag_of_words``: a linear model of word counts, the baseline every estimator must beat.
+
+It reads which words occur and nothing about their order, so it is exactly the "word
+lookup" the simulated language is built to defeat (negation, irony, other people's
+feelings). Trained through the same head, rater link and loop as any other architecture,
+the only thing it lacks is context: the gap between it and a contextual estimator measures
+how much of the task needs context, and with negation and irony switched off it should
+close. (:func:`emojax.train.baselines.fit_bow` is the closed-form ridge twin, on the raters'
+mean directly.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from emojax import config, taxonomy
+from emojax.models import registry
+from emojax.world import vocab
+
+
+@registry.register_architecture("bag_of_words")
+class BagOfWords(nnx.Module):
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        """Only the vocabulary: the model is one linear map from counts to raw outputs."""
+
+        vocab_size: int = vocab.VOCAB_SIZE
+
+        def __post_init__(self):
+            config.require(self, "vocab_size", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+
+    def __init__(self, cfg: Config, outputs_per_category: int, *, rngs: nnx.Rngs):
+        self.k = outputs_per_category
+        self.out = nnx.Linear(cfg.vocab_size, taxonomy.NUM_CATEGORIES * outputs_per_category, rngs=rngs)
+
+    def __call__(self, tokens: jax.Array, mask: jax.Array, *, deterministic: bool = True) -> jax.Array:
+        """tokens, mask [B, T] -> raw outputs [B, 40, k] (``deterministic`` unused: no dropout)."""
+        del deterministic
+        counts = jnp.sum(jax.nn.one_hot(tokens, self.out.in_features) * mask[..., None].astype(jnp.float32), axis=-2)
+        raw = self.out(counts)
+        return raw.reshape(raw.shape[:-1] + (taxonomy.NUM_CATEGORIES, self.k))

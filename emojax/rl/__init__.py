@@ -1,0 +1,36 @@
+"""GRPO as pure functions: group advantages, DAPO group selection, the policy loss.
+
+:mod:`.advantages` turns ``[prompts, group]`` rewards into group-relative advantages
+(GRPO, Dr. GRPO, RLOO) with noise-tolerant zero-variance detection;
+:mod:`.losses` is the clipped surrogate loss with TRL's ``loss_type`` aggregations,
+token or sequence (GSPO) importance ratios, KL and entropy terms, and a whole-batch
+normaliser that makes accumulation and sharding exact. All are jittable and
+vmappable; the semantics are those of Hugging Face TRL 1.16's ``GRPOTrainer``, with
+each difference stated where it is made.
+"""
+
+from emojax.rl.advantages import (
+    Advantages,
+    GroupSelection,
+    group_advantages,
+    select_groups,
+)
+from emojax.rl.losses import (
+    LossNormalizer,
+    kl_divergence,
+    loss_mask,
+    loss_normalizer,
+    policy_loss,
+)
+
+__all__ = [
+    "Advantages",
+    "GroupSelection",
+    "LossNormalizer",
+    "group_advantages",
+    "kl_divergence",
+    "loss_mask",
+    "loss_normalizer",
+    "policy_loss",
+    "select_groups",
+]

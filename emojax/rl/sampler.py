@@ -1,0 +1,210 @@
+"""``sampler``: completions from the policy with a KV cache, as one pure function.
+
+Why pure: GRPO runs rollout, reward and update in one compiled ``lax.scan`` and runs seeds
+with ``jax.vmap``. So :func:`sample` takes ``(graphdef, state, key, prompt tokens, prompt
+mask)`` and returns a :class:`Rollout` pytree. The graphdef is static (``nnx.split`` /
+``nnx.merge``); so are the shape-fixing fields of :class:`SamplerConfig`, while its
+temperature, top-p and end token are traced. ``jax.vmap(fn, in_axes=(0, 0, None, None))``
+over a leading seeds axis of ``state`` and of ``key`` runs several policies in one program;
+``in_axes=(None, 0, None, None)`` draws several samples from one.
+
+What the log-probs mean (as TRL's ``GRPOTrainer``): the log-probability of the sampled token
+under ``softmax(logits / temperature)``, *before* top-k/top-p truncation. The truncated
+distribution is only what the token is drawn from. :func:`token_logprobs` recomputes the
+same numbers teacher-forced in one forward pass; that is what the loss differentiates.
+
+Prompts may be left- or right-padded (or both); the prompt mask says which tokens are real.
+Completion token ``i`` goes to slot ``P + i`` with rotary position ``len(prompt) + i``, so a
+right-padded prompt leaves a masked gap before its completion, which the attention mask and
+:func:`token_logprobs` (it predicts each token from the previous *real* token) both skip.
+
+Example::
+
+    graphdef, state = policy.init(policy.PRESETS["2x64"], jax.random.key(0))
+    fn = jax.jit(make_sampler(graphdef, SamplerConfig(max_new_tokens=32, end_token=2)))
+    rollout = fn(state, jax.random.key(1), prompt_tokens, prompt_mask)
+    seeds = jax.vmap(fn, in_axes=(0, 0, None, None))(stacked_states, keys, prompt_tokens, prompt_mask)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from emojax import config
+from emojax.rl import policy
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=("temperature", "top_p", "end_token"),
+    meta_fields=("max_new_tokens", "top_k", "pad_token"),
+)
+@dataclasses.dataclass(frozen=True)
+class SamplerConfig:
+    """How to decode.
+
+    A pytree: ``temperature``, ``top_p`` and ``end_token`` are leaves, so passing the config
+    to a jitted :func:`sample` sweeps them without recompiling; ``max_new_tokens`` (a shape),
+    ``top_k`` (``lax.top_k`` needs a static k) and ``pad_token`` are static.
+    """
+
+    max_new_tokens: int = 32
+    temperature: float = 1.0
+    top_k: int = 0  # 0: off
+    top_p: float = 1.0  # 1.0: off
+    end_token: int = -1  # -1: none; otherwise a row stops after emitting it
+    pad_token: int = 0  # written after a row's end token
+
+    def __post_init__(self):
+        config.require(self, "max_new_tokens", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+        config.require(self, "top_k", lambda v: isinstance(v, int) and v >= 0, "an int >= 0 (0: off)")
+        config.positive(self, "temperature")
+        config.require(self, "top_p", lambda v: 0.0 < v <= 1.0, "in (0, 1] (1: off)")
+        config.require(self, "end_token", lambda v: int(v) == v and v >= -1, "a token id or -1 (none)")
+        config.require(self, "pad_token", lambda v: isinstance(v, int) and v >= 0, "a token id")
+
+
+class Rollout(NamedTuple):
+    tokens: jax.Array  # [B, P+N] int32: the prompt as given, then the completion (pads after the end token)
+    mask: jax.Array  # [B, P+N] bool: real tokens (prompt mask, then completion_mask)
+    logprobs: jax.Array  # [B, N] float32: log p(token) under softmax(logits / temperature); 0 where masked
+    completion_mask: jax.Array  # [B, N] bool: the policy's own tokens, up to and including the end token
+    ended: jax.Array  # [B] bool: emitted the end token (False: truncated at max_new_tokens)
+
+
+def filter_logits(logits: jax.Array, top_k: int = 0, top_p: float = 1.0) -> jax.Array:
+    """Logits [..., V] with tokens outside the top-k, then outside the nucleus, set to -inf.
+
+    The nucleus is the smallest set of most likely tokens whose probability reaches
+    ``top_p`` (HF's rule); ties at either cut are kept. The most likely token always stays.
+    """
+    if top_k > 0 and top_k < logits.shape[-1]:
+        kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
+        logits = jnp.where(logits >= kth, logits, -jnp.inf)
+    if isinstance(top_p, (int, float)) and top_p >= 1.0:
+        return logits
+    desc = -jnp.sort(-logits, axis=-1)
+    probs = jax.nn.softmax(desc, axis=-1)
+    mass_before = jnp.cumsum(probs, axis=-1) - probs
+    # A traced top_p of 1 must keep everything, even where float cumsums reach 1 early.
+    keep = (mass_before < top_p) | (top_p >= 1.0)
+    cut = jnp.min(jnp.where(keep, desc, jnp.inf), axis=-1, keepdims=True)
+    logits = jnp.where(logits >= cut, logits, -jnp.inf)
+    return logits
+
+
+def _last_real(mask: jax.Array) -> jax.Array:
+    """[B, T] bool -> [B] index of each row's last real token (0 for an empty row)."""
+    return jnp.max(jnp.where(mask, jnp.arange(mask.shape[-1]), 0), axis=-1)
+
+
+def sample(
+    graphdef: nnx.GraphDef, state: nnx.State, key: jax.Array, prompt_tokens: jax.Array, prompt_mask: jax.Array, cfg: SamplerConfig
+) -> Rollout:
+    """Prefill the prompts [B, P], then decode ``cfg.max_new_tokens`` tokens in ``lax.scan``.
+
+    Every prompt needs at least one real token. The token of step ``i`` is drawn with
+    ``jax.random.fold_in(key, i)``, so a row's samples before its end token do not depend on
+    ``end_token``.
+    """
+    forward = functools.partial(policy.apply, graphdef, state)
+    model_cfg: policy.PolicyConfig = nnx.merge(graphdef, state).cfg
+    b, p = prompt_tokens.shape
+    n = cfg.max_new_tokens
+    prompt_mask = prompt_mask.astype(bool)
+    lengths = jnp.sum(prompt_mask, axis=-1, dtype=jnp.int32)
+
+    cache = policy.init_cache(model_cfg, b, p + n)
+    logits, cache = forward(prompt_tokens, policy.positions_from_mask(prompt_mask), prompt_mask, cache)
+    logits = jax.vmap(lambda row, i: row[i])(logits, _last_real(prompt_mask))
+
+    def choose(logits, done, step):
+        scaled = logits / cfg.temperature
+        token = jax.random.categorical(jax.random.fold_in(key, step), filter_logits(scaled, cfg.top_k, cfg.top_p), axis=-1)
+        logp = jnp.take_along_axis(jax.nn.log_softmax(scaled, axis=-1), token[:, None], axis=-1)[:, 0]
+        live = ~done
+        token = jnp.where(live, token, cfg.pad_token).astype(jnp.int32)
+        logp = jnp.where(live, logp, 0.0)
+        done = done | ((token == cfg.end_token) & (cfg.end_token >= 0))
+        return token, logp, live, done
+
+    def step(carry, i):
+        logits, cache, done = carry
+        token, logp, live, done = choose(logits, done, i)
+        logits, cache = forward(token[:, None], (lengths + i)[:, None], live[:, None], cache)
+        return (logits[:, 0], cache, done), (token, logp, live)
+
+    # N - 1 steps that sample and feed back, then one last draw: no forward pass is wasted.
+    done = jnp.zeros((b,), bool)
+    (logits, _, done), (tokens, logps, live) = jax.lax.scan(step, (logits, cache, done), jnp.arange(n - 1))
+    last_token, last_logp, last_live, done = choose(logits, done, n - 1)
+    completion = jnp.concatenate([tokens.T, last_token[:, None]], axis=1)
+    logprobs = jnp.concatenate([logps.T, last_logp[:, None]], axis=1)
+    completion_mask = jnp.concatenate([live.T, last_live[:, None]], axis=1)
+    return Rollout(
+        tokens=jnp.concatenate([prompt_tokens.astype(jnp.int32), completion], axis=1),
+        mask=jnp.concatenate([prompt_mask, completion_mask], axis=1),
+        logprobs=logprobs,
+        completion_mask=completion_mask,
+        ended=done,
+    )
+
+
+def make_sampler(graphdef: nnx.GraphDef, cfg: SamplerConfig) -> Callable[..., Rollout]:
+    """``fn(state, key, prompt_tokens, prompt_mask) -> Rollout`` with the config bound.
+
+    Its values are then constants of the compiled program; to sweep temperature, top-p or
+    the end token without recompiling, jit ``functools.partial(sample, graphdef)`` and pass
+    the config as an argument.
+    """
+    return functools.partial(sample, graphdef, cfg=cfg)
+
+
+def token_logprobs(
+    graphdef: nnx.GraphDef,
+    state: nnx.State,
+    tokens: jax.Array,
+    mask: jax.Array,
+    temperature: float = 1.0,
+    *,
+    num_completion: int | None = None,
+    with_entropy: bool = False,
+):
+    """Teacher-forced log p(token) under ``softmax(logits / temperature)``, one forward pass.
+
+    Each real token is scored from the previous real token's logits, so padding anywhere
+    (including the gap after a right-padded prompt) is skipped. With the tokens and mask of
+    a :class:`Rollout` and ``num_completion=N`` this returns its ``logprobs`` [B, N].
+
+    Args:
+      tokens, mask: [B, T] ints and bools (real tokens).
+      temperature: divides the logits (as TRL's ``GRPOTrainer``); no top-k/top-p.
+      num_completion: score only the last N slots (default: all T).
+      with_entropy: also return the entropy of each scored distribution.
+
+    Returns:
+      logprobs [B, N] float32 (0 where the slot is masked or has no real token before it),
+      and entropy [B, N] if ``with_entropy``.
+    """
+    mask = mask.astype(bool)
+    logits, _ = policy.apply(graphdef, state, tokens, policy.positions_from_mask(mask), mask)
+    t = tokens.shape[1]
+    n = t if num_completion is None else num_completion
+    real_so_far = jax.lax.cummax(jnp.where(mask, jnp.arange(t), -1), axis=1)
+    prev = jnp.concatenate([jnp.full_like(real_so_far[:, :1], -1), real_so_far[:, :-1]], axis=1)[:, t - n :]
+    valid = mask[:, t - n :] & (prev >= 0)
+    picked = jax.vmap(lambda row, i: row[i])(logits, jnp.maximum(prev, 0))
+    logp_all = jax.nn.log_softmax(picked / temperature, axis=-1)
+    logp = jnp.take_along_axis(logp_all, tokens[:, t - n :, None].astype(jnp.int32), axis=-1)[..., 0]
+    logp = jnp.where(valid, logp, 0.0)
+    if not with_entropy:
+        return logp
+    entropy = -jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1)
+    return logp, jnp.where(valid, entropy, 0.0)
