@@ -166,6 +166,7 @@ def test_bad_arguments():
 
 
 def test_matches_trl(trl):
+    assert trl["versions"]["trl"] == "1.16.0"
     rewards = jnp.asarray(np.array(trl["rewards"], dtype=float), jnp.float32)
     for case in trl["advantage_cases"]:
         out = group_advantages(rewards, scale=case["scale"], estimator=case["estimator"])

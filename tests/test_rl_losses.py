@@ -146,15 +146,18 @@ def test_padding_garbage_and_zero_advantages_stay_finite():
     logp = jnp.array([[-0.5, nan, -inf], [-1.0, -2.0, nan]])
     ref = jnp.array([[-0.4, inf, nan], [-1.5, -2.0, -inf]])
     mask = jnp.array([[1, 0, 0], [1, 1, 0]])
-    for loss_type in LOSS_TYPES:
-        for level in ("token", "sequence"):
-            fn = functools.partial(policy_loss, old_logp=None, ref_logp=ref,
-                                   advantages=jnp.array([1.0, -1.0]), mask=mask, beta=0.04,
-                                   loss_type=loss_type, importance_sampling_level=level)
-            loss, metrics, (g,) = _grad(fn, logp)
-            assert np.isfinite(loss) and np.all(np.isfinite(g))
-            assert all(np.isfinite(v) for v in metrics.values())
-            assert np.all(np.asarray(g)[np.asarray(mask) == 0] == 0)
+
+    @jax.jit
+    def all_settings(logp):
+        return {(lt, level): _grad(functools.partial(
+            policy_loss, old_logp=None, ref_logp=ref, advantages=jnp.array([1.0, -1.0]),
+            mask=mask, beta=0.04, loss_type=lt, importance_sampling_level=level), logp)
+            for lt in LOSS_TYPES for level in ("token", "sequence")}
+
+    for key, (loss, metrics, (g,)) in all_settings(logp).items():
+        assert np.isfinite(loss) and np.all(np.isfinite(g)), key
+        assert all(np.isfinite(v) for v in metrics.values()), key
+        assert np.all(np.asarray(g)[np.asarray(mask) == 0] == 0), key
     # Every group zero-variance, beta 0: loss and gradient are exactly 0 (not NaN).
     loss, _, (g,) = _grad(functools.partial(
         policy_loss, old_logp=None, ref_logp=None, advantages=jnp.zeros(2), mask=mask),
@@ -191,28 +194,39 @@ def trl():
     return json.loads(FIXTURE.read_text())
 
 
-def test_matches_trl_compute_loss(trl):
-    x = {k: np.asarray(v) for k, v in trl["inputs"].items()}
-    f32 = {k: jnp.asarray(x[k], jnp.float32)
-           for k in ("logp", "old_logp", "ref_logp", "advantages", "entropy")}
-    mask, truncated = jnp.asarray(x["mask"]), jnp.asarray(x["truncated"])
-    assert len(trl["loss_cases"]) >= 32
-    for case in trl["loss_cases"]:
-        c = case["config"]
+@functools.partial(jax.jit, static_argnums=0)
+def _trl_cases(configs, x):
+    """Every fixture case in one compiled program (compiling one per case is slow)."""
+    results = []
+    for items in configs:
+        c = dict(items)
 
         def fn(logp, entropy, c=c):
             return policy_loss(
-                logp, f32["old_logp"] if c["use_old_logp"] else None,
-                f32["ref_logp"] if c["beta"] != 0 else None, f32["advantages"], mask,
+                logp, x["old_logp"] if c["use_old_logp"] else None,
+                x["ref_logp"] if c["beta"] != 0 else None, x["advantages"], x["mask"],
                 loss_type=c["loss_type"], epsilon_low=c["epsilon_low"],
                 epsilon_high=c["epsilon_high"], beta=c["beta"],
                 importance_sampling_level=c["importance_sampling_level"], delta=c["delta"],
                 entropy=entropy, entropy_coef=c["entropy_coef"],
                 max_completion_length=c["max_completion_length"],
-                mask_truncated=truncated if c["mask_truncated"] else None)
+                mask_truncated=x["truncated"] if c["mask_truncated"] else None)
 
-        loss, metrics, (g_logp, g_ent) = _grad(fn, f32["logp"], f32["entropy"])
-        name = str(c)
+        results.append(_grad(fn, x["logp"], x["entropy"]))
+    return results
+
+
+def test_matches_trl_compute_loss(trl):
+    assert trl["versions"]["trl"] == "1.16.0"
+    x = {k: jnp.asarray(np.asarray(v, np.float32)) for k, v in trl["inputs"].items()
+         if k not in ("mask", "truncated")}
+    x["mask"] = jnp.asarray(trl["inputs"]["mask"])
+    x["truncated"] = jnp.asarray(trl["inputs"]["truncated"])
+    cases = trl["loss_cases"]
+    assert len(cases) >= 32
+    configs = tuple(tuple(sorted(case["config"].items())) for case in cases)
+    for case, (loss, metrics, (g_logp, g_ent)) in zip(cases, _trl_cases(configs, x)):
+        name = str(case["config"])
         np.testing.assert_allclose(loss, case["loss"], rtol=1e-5, atol=1e-7, err_msg=name)
         np.testing.assert_allclose(g_logp, case["grad_logp"], rtol=1e-5, atol=1e-7, err_msg=name)
         np.testing.assert_allclose(g_ent, case["grad_entropy"], rtol=1e-5, atol=1e-7,
@@ -260,14 +274,14 @@ OPTIONS = dict(beta=0.04, epsilon_low=0.2, epsilon_high=0.28, entropy_coef=0.01,
                max_completion_length=9)
 
 
-@functools.partial(jax.jit, static_argnames=("loss_type", "level"))
-def _micro_grad(w, b, normalizer, *, loss_type, level):
+def _micro_grad(w, b, normalizer, loss_type, level):
+    """(loss, d loss / d w) of one (micro-)batch, normalised by ``normalizer``."""
     def loss_fn(w):
         logp, entropy = _logp_entropy(w, b["feats"], b["tokens"])
         return policy_loss(logp, b["old"], b["ref"], b["adv"], b["mask"], loss_type=loss_type,
                            importance_sampling_level=level, entropy=entropy,
-                           mask_truncated=b["truncated"], normalizer=normalizer, **OPTIONS)
-    return jax.value_and_grad(loss_fn, has_aux=True)(w)
+                           mask_truncated=b["truncated"], normalizer=normalizer, **OPTIONS)[0]
+    return jax.value_and_grad(loss_fn)(w)
 
 
 def _norm(b, loss_type):
@@ -275,9 +289,43 @@ def _norm(b, loss_type):
                            max_completion_length=OPTIONS["max_completion_length"])
 
 
-def _split(b, k):
-    per = B // k
-    return [{n: v[i * per:(i + 1) * per] for n, v in b.items() if n != "w"} for i in range(k)]
+def _micro_batches(b, k):
+    """The batch as k micro-batches stacked on a new leading axis."""
+    return {n: v.reshape((k, B // k) + v.shape[1:]) for n, v in b.items()}
+
+
+LEVELS = ("token", "sequence")
+
+
+@jax.jit
+def _accumulated(w, b):
+    """Whole-batch and k = 2, 4 accumulated losses and gradients for every setting.
+
+    Each micro-batch sees only its own rows and the whole-batch normaliser; ``vmap``
+    runs the k micro-batches side by side (as k devices or k accumulation steps
+    would) and the results are summed. ``naive`` is TRL-style bnpo accumulation: each
+    micro-batch normalised by itself, then averaged.
+    """
+    out = {}
+    for loss_type in LOSS_TYPES:
+        norm = _norm(b, loss_type)
+        for level in LEVELS:
+            res = {"whole": _micro_grad(w, b, None, loss_type, level)}
+            for k in (2, 4):
+                losses, grads = jax.vmap(
+                    lambda m, lt=loss_type, lv=level: _micro_grad(w, m, norm, lt, lv)
+                )(_micro_batches(b, k))
+                res[f"k{k}"] = (jnp.sum(losses), jnp.sum(grads, axis=0))
+            out[f"{loss_type}/{level}"] = res
+    _, grads = jax.vmap(lambda m: _micro_grad(w, m, None, "bnpo", "token"))(_micro_batches(b, 2))
+    out["naive"] = jnp.mean(grads, axis=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def accumulated(batch):
+    data = {n: v for n, v in batch.items() if n != "w"}
+    return _accumulated(batch["w"], data)
 
 
 def _assert_rel(got, want, tol=1e-5):
@@ -286,52 +334,52 @@ def _assert_rel(got, want, tol=1e-5):
     assert scale > 0 and err <= tol * scale, (err, scale)
 
 
-@pytest.mark.parametrize("level", ["token", "sequence"])
+@pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("loss_type", LOSS_TYPES)
-def test_accumulation_equals_whole_batch(batch, loss_type, level):
-    whole = {n: v for n, v in batch.items() if n != "w"}
-    norm = _norm(batch, loss_type)
-    (loss, _), grad = _micro_grad(batch["w"], whole, None, loss_type=loss_type, level=level)
+def test_accumulation_equals_whole_batch(accumulated, loss_type, level):
+    res = accumulated[f"{loss_type}/{level}"]
+    loss, grad = res["whole"]
     for k in (2, 4):
-        acc_loss, acc_grad = 0.0, jnp.zeros_like(grad)
-        for micro in _split(batch, k):
-            (l, _), g = _micro_grad(batch["w"], micro, norm, loss_type=loss_type, level=level)
-            acc_loss, acc_grad = acc_loss + l, acc_grad + g
-        np.testing.assert_allclose(acc_loss, loss, rtol=1e-5)
+        acc_loss, acc_grad = res[f"k{k}"]
+        np.testing.assert_allclose(acc_loss, loss, rtol=1e-5, err_msg=f"k={k}")
         _assert_rel(acc_grad, grad)
 
 
-def test_per_micro_batch_normalisation_is_not_exact(batch):
+def test_per_micro_batch_normalisation_is_not_exact(accumulated):
     """Why the whole-batch normaliser: TRL-style bnpo (micro-batch token mean / k) differs."""
-    whole = {n: v for n, v in batch.items() if n != "w"}
-    _, grad = _micro_grad(batch["w"], whole, None, loss_type="bnpo", level="token")
-    naive = sum(_micro_grad(batch["w"], m, None, loss_type="bnpo", level="token")[1]
-                for m in _split(batch, 2)) / 2
+    grad = accumulated["bnpo/token"]["whole"][1]
+    naive = accumulated["naive"]
     assert float(jnp.max(jnp.abs(naive - grad))) > 1e-3 * float(jnp.max(jnp.abs(grad)))
 
 
-@pytest.mark.parametrize("loss_type", LOSS_TYPES)
-def test_sharded_equals_whole_batch(batch, loss_type):
+def test_sharded_equals_whole_batch(batch, accumulated):
     devices = jax.devices()
     assert len(devices) >= 4
     mesh = Mesh(np.array(devices[:4]), ("data",))
-    whole = {n: v for n, v in batch.items() if n != "w"}
-    norm = _norm(batch, loss_type)
-    (_, _), grad = _micro_grad(batch["w"], whole, None, loss_type=loss_type, level="sequence")
+    data = {n: v for n, v in batch.items() if n != "w"}
+    norms = {lt: _norm(batch, lt) for lt in LOSS_TYPES}
 
-    # Explicit data parallelism: each device's loss uses the global normaliser; psum.
-    def local(w, b, normalizer):
-        (_, _), g = _micro_grad(w, b, normalizer, loss_type=loss_type, level="sequence")
-        return jax.lax.psum(g, "data")
+    # Explicit data parallelism: each device's loss uses the global normaliser. The
+    # weights are replicated (unvarying over "data"), so shard_map's autodiff already
+    # sums their gradient over devices (the transpose of the implicit pvary is a psum).
+    def local(w, b, norms):
+        return {lt: _micro_grad(w, b, norms[lt], lt, "sequence")[1] for lt in LOSS_TYPES}
 
-    spec = {n: P("data") for n in whole}
+    spec = {n: P("data") for n in data}
     sharded = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(), spec, P()),
-                                    out_specs=P()))(batch["w"], whole, norm)
-    _assert_rel(sharded, grad)
+                                    out_specs=P()))(batch["w"], data, norms)
+
     # Compiler-partitioned: the batch laid out over 4 devices, normaliser computed inside.
-    placed = jax.device_put(whole, NamedSharding(mesh, P("data")))
-    (_, _), auto = _micro_grad(batch["w"], placed, None, loss_type=loss_type, level="sequence")
-    _assert_rel(auto, grad)
+    @jax.jit
+    def auto(w, b):
+        return {lt: _micro_grad(w, b, None, lt, "sequence")[1] for lt in LOSS_TYPES}
+
+    placed = jax.device_put(data, NamedSharding(mesh, P("data")))
+    partitioned = auto(batch["w"], placed)
+    for lt in LOSS_TYPES:
+        grad = accumulated[f"{lt}/sequence"]["whole"][1]
+        _assert_rel(sharded[lt], grad)
+        _assert_rel(partitioned[lt], grad)
 
 
 # ---------------------------------------------------------------- jit, vmap, one trace
@@ -351,7 +399,8 @@ def test_vmap_over_beta_and_seeds_and_one_trace(batch):
     @jax.jit
     @chex.assert_max_traces(n=1)
     def step(logp, old, ref, adv, mask):
-        return policy_loss(logp, old, ref, adv, mask, beta=0.04, importance_sampling_level="sequence")
+        return policy_loss(logp, old, ref, adv, mask, beta=0.04,
+                           importance_sampling_level="sequence")
 
     seeds = [jnp.stack([a, a * 1.1]) for a in args[:3]] + [jnp.stack([a, a]) for a in args[3:]]
     out = jax.vmap(step)(*seeds)

@@ -31,8 +31,9 @@ signal. TRL divides by ``std + 1e-4``, so when the standard deviation is float n
 Here a group with ``std <= zero_std_tol * (1 + |mean|)`` counts as zero-variance: its
 advantages are exactly 0 and it is flagged in ``zero_std`` (TRL logs the fraction of
 such groups as ``frac_reward_zero_std`` using ``isclose(std, 0)``). Groups with fewer
-than ``std_ddof + 1`` valid rewards have no defined spread and are flagged the same way
-(TRL gets NaN there and zeroes it). On exactly-equal rewards both give 0.
+than ``std_ddof + 1`` valid rewards have no defined spread and are flagged the same way;
+TRL's advantages there are 0 too (a NaN std, zeroed), but its ``isclose(NaN, 0)`` does
+not count the group in ``frac_reward_zero_std``. On exactly-equal rewards both give 0.
 """
 
 from __future__ import annotations
