@@ -3,8 +3,8 @@
 Why pure: GRPO runs rollout, reward and update in one compiled ``lax.scan`` and runs seeds
 with ``jax.vmap``. So :func:`sample` takes ``(graphdef, state, key, prompt tokens, prompt
 mask)`` and returns a :class:`Rollout` pytree. The graphdef is static (``nnx.split`` /
-``nnx.merge``); so are the shape-fixing fields of :class:`SamplerConfig`, while its
-temperature, top-p and end token are traced. ``jax.vmap(fn, in_axes=(0, 0, None, None))``
+``nnx.merge``), and so is :class:`SamplerConfig`'s ``max_new_tokens``; its temperature,
+top-k, top-p, end and pad tokens are traced. ``jax.vmap(fn, in_axes=(0, 0, None, None))``
 over a leading seeds axis of ``state`` and of ``key`` runs several policies in one program;
 ``in_axes=(None, 0, None, None)`` draws several samples from one.
 
@@ -43,16 +43,17 @@ from emojax.rl import policy
 
 @functools.partial(
     jax.tree_util.register_dataclass,
-    data_fields=("temperature", "top_p", "end_token"),
-    meta_fields=("max_new_tokens", "top_k", "pad_token"),
+    data_fields=("temperature", "top_k", "top_p", "end_token", "pad_token"),
+    meta_fields=("max_new_tokens",),
 )
 @dataclasses.dataclass(frozen=True)
 class SamplerConfig:
     """How to decode.
 
-    A pytree: ``temperature``, ``top_p`` and ``end_token`` are leaves, so passing the config
-    to a jitted :func:`sample` sweeps them without recompiling; ``max_new_tokens`` (a shape),
-    ``top_k`` (``lax.top_k`` needs a static k) and ``pad_token`` are static.
+    A pytree whose only static field is ``max_new_tokens`` (a shape): pass the config to a
+    jitted :func:`sample` and any other change (temperature, top-k, top-p, end token) runs
+    without recompiling. Bound as Python values (:func:`make_sampler`), filters that are
+    off are left out of the program.
     """
 
     max_new_tokens: int = 32
@@ -64,11 +65,11 @@ class SamplerConfig:
 
     def __post_init__(self):
         config.require(self, "max_new_tokens", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
-        config.require(self, "top_k", lambda v: isinstance(v, int) and v >= 0, "an int >= 0 (0: off)")
         config.positive(self, "temperature")
+        config.require(self, "top_k", lambda v: int(v) == v and v >= 0, "an int >= 0 (0: off)")
         config.require(self, "top_p", lambda v: 0.0 < v <= 1.0, "in (0, 1] (1: off)")
         config.require(self, "end_token", lambda v: int(v) == v and v >= -1, "a token id or -1 (none)")
-        config.require(self, "pad_token", lambda v: isinstance(v, int) and v >= 0, "a token id")
+        config.require(self, "pad_token", lambda v: int(v) == v and v >= 0, "a token id")
 
 
 class Rollout(NamedTuple):
@@ -79,25 +80,26 @@ class Rollout(NamedTuple):
     ended: jax.Array  # [B] bool: emitted the end token (False: truncated at max_new_tokens)
 
 
-def filter_logits(logits: jax.Array, top_k: int = 0, top_p: float = 1.0) -> jax.Array:
+def filter_logits(logits: jax.Array, top_k=0, top_p=1.0) -> jax.Array:
     """Logits [..., V] with tokens outside the top-k, then outside the nucleus, set to -inf.
 
-    The nucleus is the smallest set of most likely tokens whose probability reaches
-    ``top_p`` (HF's rule); ties at either cut are kept. The most likely token always stays.
+    The nucleus is the smallest set of most likely tokens whose probability (renormalised
+    over the top-k, as HF applies them in that order) reaches ``top_p``. Ties at either cut
+    are kept; the most likely token always stays. ``top_k`` and ``top_p`` may be traced;
+    as Python numbers that switch both off, the logits come back untouched.
     """
-    if top_k > 0 and top_k < logits.shape[-1]:
-        kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
-        logits = jnp.where(logits >= kth, logits, -jnp.inf)
-    if isinstance(top_p, (int, float)) and top_p >= 1.0:
+    if isinstance(top_k, int) and isinstance(top_p, (int, float)) and top_k <= 0 and top_p >= 1.0:
         return logits
+    vocab = logits.shape[-1]
     desc = -jnp.sort(-logits, axis=-1)
-    probs = jax.nn.softmax(desc, axis=-1)
+    kth = jax.lax.dynamic_index_in_dim(desc, jnp.clip(jnp.asarray(top_k) - 1, 0, vocab - 1), axis=-1)
+    in_top_k = (jnp.asarray(top_k) <= 0) | (desc >= kth)
+    probs = jax.nn.softmax(jnp.where(in_top_k, desc, -jnp.inf), axis=-1)
     mass_before = jnp.cumsum(probs, axis=-1) - probs
-    # A traced top_p of 1 must keep everything, even where float cumsums reach 1 early.
-    keep = (mass_before < top_p) | (top_p >= 1.0)
+    # A top_p of 1 keeps everything, even where float cumsums reach 1 early.
+    keep = in_top_k & ((mass_before < top_p) | (jnp.asarray(top_p) >= 1.0))
     cut = jnp.min(jnp.where(keep, desc, jnp.inf), axis=-1, keepdims=True)
-    logits = jnp.where(logits >= cut, logits, -jnp.inf)
-    return logits
+    return jnp.where(logits >= cut, logits, -jnp.inf)
 
 
 def _last_real(mask: jax.Array) -> jax.Array:
@@ -106,7 +108,12 @@ def _last_real(mask: jax.Array) -> jax.Array:
 
 
 def sample(
-    graphdef: nnx.GraphDef, state: nnx.State, key: jax.Array, prompt_tokens: jax.Array, prompt_mask: jax.Array, cfg: SamplerConfig
+    graphdef: nnx.GraphDef,
+    state: nnx.State,
+    key: jax.Array,
+    prompt_tokens: jax.Array,
+    prompt_mask: jax.Array,
+    cfg: SamplerConfig,
 ) -> Rollout:
     """Prefill the prompts [B, P], then decode ``cfg.max_new_tokens`` tokens in ``lax.scan``.
 
