@@ -22,15 +22,29 @@ from emojax.rl.losses import (
     loss_normalizer,
     policy_loss,
 )
+from emojax.rl.observation import Observation
+from emojax.rl.rewards import (
+    RewardConfig,
+    component_metrics,
+    get_reward,
+    make_reward,
+    register_reward,
+)
 
 __all__ = [
     "Advantages",
     "GroupSelection",
     "LossNormalizer",
+    "Observation",
+    "RewardConfig",
+    "component_metrics",
+    "get_reward",
     "group_advantages",
     "kl_divergence",
     "loss_mask",
     "loss_normalizer",
+    "make_reward",
     "policy_loss",
+    "register_reward",
     "select_groups",
 ]

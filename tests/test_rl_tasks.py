@@ -1,0 +1,180 @@
+"""Tasks with a known optimum: reverse and need_reply.
+
+The task functions come jitted, and the default reward is one jitted function per task,
+so every shape compiles once: the world's user and utterance take XLA:CPU seconds to
+compile, so each module samples prompts and optimal replies once, at one batch size.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from emojax.rl import rewards
+from emojax.rl.tasks import make_task, need_reply, repeat_prompts, reverse, uniform_completions
+from emojax.world import vocab
+from emojax.world import user as user_lib
+
+N_PROMPTS = 64
+
+
+def _setup(task):
+    prompts = task.sample_prompts(jax.random.key(0), N_PROMPTS)
+    return task, prompts, task.optimal_completion(jax.random.key(1), *prompts)
+
+
+def _score(task, prompts, completion):
+    return task.reward_fn()(task.observe(*prompts, *completion))
+
+
+# --- reverse ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rev():
+    return _setup(make_task("reverse", reverse.ReverseConfig(
+        length=8, num_symbols=10, max_new_tokens=10, exact_weight=0.5, ended_weight=0.1)))
+
+
+def test_reverse_prompts_and_ids(rev):
+    task, (tokens, mask, state), _ = rev
+    assert (task.vocab_size, task.end_token, task.pad_token, task.prompt_len) == (13, 1, 0, 9)
+    assert tokens.shape == (N_PROMPTS, 9) and bool(jnp.all(mask))
+    assert bool(jnp.all(tokens[:, -1] == reverse.SEP))
+    assert bool(jnp.all((tokens[:, :-1] >= 3) & (tokens[:, :-1] < 13)))
+    np.testing.assert_array_equal(state.target, tokens[:, 7::-1])
+
+
+def test_reverse_optimum_and_a_wrong_answer(rev):
+    task, prompts, (completion, cmask, truncated) = rev
+    total, parts = _score(task, prompts, (completion, cmask, truncated))
+    np.testing.assert_allclose(total, 1.6, rtol=1e-6)  # 1 + 0.5 exact + 0.1 ended
+    np.testing.assert_allclose(task.optimum_reward(jax.random.key(4), prompts), 1.6, rtol=1e-6)
+    # Swap the first two answer symbols where they differ: 6/8 right, not exact, still ended.
+    swapped = completion.at[:, 0].set(completion[:, 1]).at[:, 1].set(completion[:, 0])
+    differ = np.asarray(completion[:, 0] != completion[:, 1])
+    total, parts = _score(task, prompts, (swapped, cmask, truncated))
+    np.testing.assert_allclose(np.asarray(total)[differ], 0.75 + 0.1, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(parts["reverse_exact"])[differ], 0.0)
+    # Gold (evaluation) agrees with the reward on a verifiable task.
+    g = task.gold(prompts[2], swapped, cmask, truncated)
+    np.testing.assert_allclose(g["reverse_correct"], parts["reverse_correct"])
+
+
+def test_reverse_random_policy_matches_closed_form(rev):
+    task, prompts, _ = rev
+    r_random = task.random_policy_reward(jax.random.key(3), repeat_prompts(prompts, 64))  # 4,096 draws
+    # Uniform tokens, V = 13: answer position i is right if no end token came before it
+    # and the draw hits (q^i / V, q = 12/13); exact needs 9 hits (about 1e-10); the
+    # completion ends unless all 10 tokens miss the end token.
+    v, q = 13, 12 / 13
+    expected = np.mean([q**i / v for i in range(8)]) + 0.5 * v**-9 + 0.1 * (1 - q**10)
+    assert abs(float(r_random) - expected) < 4 * 0.6 / np.sqrt(4096)
+    assert float(r_random) < 0.2 < 1.6
+
+
+def test_reverse_vmaps_over_keys(rev):
+    task = rev[0]
+    keys = jax.random.split(jax.random.key(5), 3)
+    tokens, _, _ = jax.jit(jax.vmap(lambda k: task.sample_prompts(k, N_PROMPTS)))(keys)
+    assert tokens.shape == (3, N_PROMPTS, 9)
+    np.testing.assert_array_equal(tokens[1], task.sample_prompts(keys[1], N_PROMPTS)[0])
+
+
+# --- need_reply ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def need():
+    return _setup(make_task("need_reply"))
+
+
+def test_need_reply_prompts_use_world_ids(need):
+    task, (tokens, mask, state), _ = need
+    assert (task.vocab_size, task.end_token, task.pad_token) == (vocab.VOCAB_SIZE, vocab.EOS_ID, vocab.PAD_ID)
+    assert tokens.shape == (N_PROMPTS, task.prompt_len) == (N_PROMPTS, 50)
+    assert bool(jnp.all((tokens >= 0) & (tokens < vocab.VOCAB_SIZE)))
+    m = np.asarray(mask)
+    assert (np.diff(m.astype(int), axis=1) >= 0).all()  # left-padded: pads then real tokens
+    phrases = [" ".join(p) for p in need_reply.NEED_PHRASES]
+    for row, n in zip(np.asarray(tokens), np.asarray(state.visible["need"])):
+        text = vocab.decode(row)
+        assert text.endswith(phrases[n]) and "i think" in text
+    assert set(np.asarray(state.visible["need"]).tolist()) == {0, 1, 2, 3}
+    # The visible fact is the one the prompt states.
+    subject = vocab.FACT_SUBJECTS[int(state.visible["fact"][0])]
+    assert f"i think {subject} is" in vocab.decode(tokens[0])
+
+
+def test_need_reply_optimum_and_a_reply_missing_the_need(need):
+    task, prompts, (completion, cmask, truncated) = need
+    total, parts = _score(task, prompts, (completion, cmask, truncated))
+    np.testing.assert_allclose(total, 1.6, rtol=1e-6)  # need_act 1 + progress 0.5 + ended 0.1
+    np.testing.assert_allclose(task.optimum_reward(jax.random.key(7), prompts), 1.6, rtol=1e-6)
+    # Compliments instead of the needed act: the need is not met.
+    wrong = jnp.asarray(vocab.ids(["you", "are", "so", "wise", ".", "<eos>", "<pad>", "<pad>"]))
+    wrong = jnp.broadcast_to(wrong, completion.shape)
+    wmask = jnp.broadcast_to(jnp.arange(8) < 6, completion.shape)
+    total, parts = _score(task, prompts, (wrong, wmask, truncated))
+    assert float(jnp.max(parts["need_act"])) == 0.0 and float(jnp.max(total)) < 1.6 - 0.9
+    assert float(task.random_policy_reward(jax.random.key(2), prompts)) < 0.3
+
+
+def test_need_progress_is_one_exactly_when_the_need_is_met(need):
+    task, prompts, (completion, cmask, truncated) = need
+    # Damage one token of each optimal reply with a word from the act patterns.
+    k1, k2 = jax.random.split(jax.random.key(3))
+    pool = jnp.asarray(vocab.ids(["sounds", "like", "you", "feel", "could", "try", "in", "fact", "is",
+                                  "totally", "valid", "many", "people", "sad", "good", "coffee", "resting"]))
+    pos = jax.random.randint(k1, (N_PROMPTS,), 0, 7)
+    word = pool[jax.random.randint(k2, (N_PROMPTS,), 0, pool.shape[0])]
+    damaged = completion.at[jnp.arange(N_PROMPTS), pos].set(word)
+    _, parts = _score(task, prompts, (damaged, cmask, truncated))
+    act, progress = np.asarray(parts["need_act"]), np.asarray(parts["need_progress"])
+    assert ((0 <= progress) & (progress <= 1)).all()
+    np.testing.assert_array_equal(progress == 1.0, act == 1.0)
+    assert 0 < act.sum() < N_PROMPTS  # some damage broke the act, some did not
+    assert 0 < progress[act == 0].max() < 1  # broken acts keep partial credit
+
+
+def test_need_reply_reward_never_reads_gold(need):
+    task, (tokens, mask, state), (completion, cmask, truncated) = need
+    hidden = state._replace(
+        truth=-state.truth,
+        user=state.user._replace(felt=~state.user.felt, state=jnp.zeros_like(state.user.state),
+                                 e=jnp.full_like(state.user.e, 99.0), persona=(state.user.persona + 1) % 3),
+    )
+    out_a = _score(task, (tokens, mask, state), (completion, cmask, truncated))
+    out_b = _score(task, (tokens, mask, hidden), (completion, cmask, truncated))
+    for a, b in zip(jax.tree.leaves(out_a), jax.tree.leaves(out_b)):
+        np.testing.assert_array_equal(a, b)
+    gold_a, gold_b = task.gold(state, completion, cmask, truncated), task.gold(hidden, completion, cmask, truncated)
+    assert not np.array_equal(gold_a["accuracy"], gold_b["accuracy"])  # gold did move
+    # The departure the task is built to show: stating the user's false belief meets the
+    # stated need (reward) but not gold's need (a *true* statement).
+    info = np.asarray(state.visible["need"]) == user_lib.NEEDS.index("information")
+    truth_of_fact = np.asarray(state.truth)[np.arange(N_PROMPTS), np.asarray(state.visible["fact"])]
+    false = np.asarray(state.visible["belief"]) != truth_of_fact
+    assert (info & false).any()
+    np.testing.assert_array_equal(np.asarray(gold_a["need_met"])[info & false], 0.0)
+    np.testing.assert_array_equal(np.asarray(gold_a["need_met"])[info & ~false], 1.0)
+
+
+def test_need_reply_vmaps_over_keys(need):
+    task = need[0]
+    keys = jax.random.split(jax.random.key(5), 3)
+    # Tracing under vmap is the property checked here; compiling the batched world is slow
+    # on CPU, and equality with unbatched sampling is checked on reverse.
+    out = jax.eval_shape(jax.vmap(lambda k: task.sample_prompts(k, 4)), keys)
+    assert out[0].shape == (3, 4, task.prompt_len) and out[2].visible["said"].shape == (3, 4, 40)
+
+
+def test_uniform_completions_stop_at_the_end_token():
+    tokens, mask, truncated = map(np.asarray, uniform_completions(jax.random.key(0), 4096, 13, 10, 1, 0))
+    is_end = tokens == 1
+    assert (truncated == ~is_end.any(axis=1)).all() and mask[truncated].all()
+    first = np.argmax(is_end, axis=1)
+    after = np.arange(10)[None, :] > first[:, None]
+    ended = ~truncated
+    np.testing.assert_array_equal(mask[ended], ~after[ended])
+    assert (tokens[ended][after[ended]] == 0).all() and tokens[ended][~after[ended]].max() < 13
