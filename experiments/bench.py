@@ -1,11 +1,12 @@
 """Benchmarks, one subcommand each.
 
     taskset -c 0 python -m experiments.bench estimator --out FILE.json [--quick]
-        [--min-time S] [--min-steps N] [--no-torch]
+        [--min-time S] [--min-steps N] [--no-torch] [--same-process]
 
 ``estimator``: training-step throughput of the estimators (the default preset's text
 transformer, the EmoNet-Face embedding heads at batch 32 and 256, and their PyTorch peer)
 against the fp32 matmul peak measured in the same run; see :mod:`emojax.bench.estimator`.
+Each configuration is timed in a fresh interpreter unless ``--same-process``.
 
 Timings are taken on one thread: start the process on one core (``taskset -c 0``; if it
 was started on several, it pins itself to the first of them), XLA's CPU backend is told to
@@ -60,6 +61,7 @@ def main(argv=None) -> dict:
     est.add_argument("--min-time", type=float, default=2.0, help="seconds timed per configuration, at least")
     est.add_argument("--min-steps", type=int, default=50, help="steps timed per configuration, at least")
     est.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
+    est.add_argument("--same-process", action="store_true", help="time every configuration in this process")
     args = parser.parse_args(argv)
 
     # Imported here, after the launcher had the chance to set XLA_FLAGS.
@@ -67,7 +69,11 @@ def main(argv=None) -> dict:
     from emojax.bench import estimator
 
     result = estimator.run_estimator(
-        quick=args.quick, min_time=args.min_time, min_steps=args.min_steps, torch_peer_enabled=not args.no_torch
+        quick=args.quick,
+        min_time=args.min_time,
+        min_steps=args.min_steps,
+        torch_peer_enabled=not args.no_torch,
+        isolate=not args.same_process,
     )
     config.write_json(args.out, result)
     print(estimator.table(result))

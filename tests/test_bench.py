@@ -5,6 +5,7 @@ mode runs every configuration at tiny sizes for a few steps.
 """
 
 import json
+import os
 import sys
 
 import jax
@@ -17,6 +18,8 @@ from emojax import taxonomy
 from emojax.bench import estimator, flops
 from emojax.models import embedding_heads as eh
 from emojax.models.text_transformer import TextTransformer
+from emojax.train import loop
+from emojax.train.config import TrainConfig
 from experiments import bench
 
 ENTRY_KEYS = (
@@ -45,8 +48,9 @@ def _check_entry(name, entry):
 
 def test_quick_benchmark_writes_every_entry(tmp_path):
     out = tmp_path / "bench.json"
-    bench.main(["estimator", "--out", str(out), "--quick"])
+    bench.main(["estimator", "--out", str(out), "--quick", "--same-process"])
     result = json.loads(out.read_text())
+    assert result["isolation"] == "one process"
     env = result["environment"]
     for key in ("cpu_model", "cpu_affinity", "XLA_FLAGS", "jax", "torch"):
         assert key in env
@@ -80,6 +84,15 @@ def test_issue_targets():
     assert estimator.issue_targets({}, {}) == {}
 
 
+def test_isolated_configurations_run_in_fresh_processes():
+    assert estimator.in_fresh_process(os.getpid) != os.getpid()
+    result = estimator.run_estimator(
+        quick=True, batch_sizes=(32,), default_preset=False, torch_peer_enabled=False, isolate=True, log=lambda _: None
+    )
+    assert result["isolation"] == "a fresh process per configuration"
+    _check_entry("embedding_heads_b32", result["configs"]["embedding_heads_b32"])
+
+
 def test_without_torch_the_peer_is_skipped_and_recorded(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
     result = estimator.run_estimator(quick=True, batch_sizes=(32,), default_preset=False, log=lambda _: None)
@@ -90,10 +103,11 @@ def test_without_torch_the_peer_is_skipped_and_recorded(monkeypatch):
 
 
 def _einsum_heads(kernels, biases, x):
-    """The 40 heads as the plain einsum formulation (the reference for counts and maths)."""
-    h = jnp.einsum("bd,hde->bhe", x, kernels[0]) + biases[0][None]
+    """The 40 heads as the plain batch-major einsum formulation (the reference for counts
+    and maths), on the module's ``[40, out, in]`` kernels."""
+    h = jnp.einsum("bd,hed->bhe", x, kernels[0]) + biases[0][None]
     for w, b in zip(kernels[1:], biases[1:]):
-        h = jnp.einsum("bhd,hde->bhe", jax.nn.relu(h), w) + b[None]
+        h = jnp.einsum("bhd,hed->bhe", jax.nn.relu(h), w) + b[None]
     return h
 
 
@@ -134,6 +148,7 @@ def test_text_transformer_flops_match_xla():
 def test_embedding_heads_equal_the_einsum_formulation_with_dropout():
     model = eh.EmbeddingHeads(SMALL, 3, rngs=nnx.Rngs(params=0, dropout=1))
     twin = nnx.clone(model)  # same parameters and the same dropout stream
+    assert [k.shape for k in model.kernels] == [(40, 16, 64), (40, 8, 16), (40, 3, 8)]  # [40, out, in]
     x = jax.random.normal(jax.random.key(2), (5, SMALL.embed_dim))
     np.testing.assert_allclose(
         model(x, deterministic=True),
@@ -142,11 +157,12 @@ def test_embedding_heads_equal_the_einsum_formulation_with_dropout():
         atol=1e-5,
     )
 
-    def reference(m, x):  # the einsum version of __call__, dropout included
-        h = jnp.einsum("bd,hde->bhe", x, m.kernels[0][...]) + m.biases[0][...][None]
+    def reference(m, x):  # batch-major, the same masks (drawn feature-major [40, e, B])
+        h = jnp.einsum("bd,hed->bhe", x, m.kernels[0][...]) + m.biases[0][...][None]
         for w, b in zip(list(m.kernels)[1:], list(m.biases)[1:]):
-            h = m.drop(jax.nn.relu(h), deterministic=False)
-            h = jnp.einsum("bhd,hde->bhe", h, w[...]) + b[...][None]
+            feature_major = jnp.transpose(jax.nn.relu(h), (1, 2, 0))
+            h = jnp.transpose(eh.dropout(feature_major, m.drop.rngs(), SMALL.dropout), (2, 0, 1))
+            h = jnp.einsum("bhd,hed->bhe", h, w[...]) + b[...][None]
         return h
 
     def loss_new(m):
@@ -160,14 +176,39 @@ def test_embedding_heads_equal_the_einsum_formulation_with_dropout():
     assert float(new_loss) == pytest.approx(float(ref_loss), rel=1e-5)
     for a, b in zip(jax.tree.leaves(new_grads), jax.tree.leaves(ref_grads)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    without_dropout = float(jnp.mean(jnp.square(twin(x, deterministic=True))))
+    assert float(new_loss) != pytest.approx(without_dropout, rel=1e-3)  # dropout did act
 
 
-def test_shared_input_matmul_supports_forward_and_reverse_mode():
-    x = jax.random.normal(jax.random.key(0), (3, 5))
-    w = jax.random.normal(jax.random.key(1), (4, 5, 6))
-    np.testing.assert_allclose(eh.shared_input_matmul(x, w), jnp.einsum("bd,hde->hbe", x, w), rtol=1e-5, atol=1e-5)
-    reference = lambda x, w: jnp.einsum("bd,hde->hbe", x, w)  # noqa: E731
-    for jac in (jax.jacfwd, jax.jacrev):
-        for arg in (0, 1):
-            ours, theirs = jax.jit(jac(eh.shared_input_matmul, arg)), jax.jit(jac(reference, arg))
-            np.testing.assert_allclose(ours(x, w), theirs(x, w), rtol=1e-5, atol=1e-5)
+def test_dropout_masks_keep_the_rate_and_are_uncorrelated():
+    shape, rate = (40, 128, 256), 0.1
+    ones = jnp.ones(shape)
+    a = np.asarray(eh.dropout(ones, jax.random.key(0), rate))
+    b = np.asarray(eh.dropout(ones, jax.random.key(1), rate))
+    np.testing.assert_array_equal(a, np.asarray(eh.dropout(ones, jax.random.key(0), rate)))  # same key, same mask
+    assert set(np.unique(a)) == {0.0, np.float32(1 / (1 - rate))}
+    keep_a, keep_b = a > 0, b > 0
+    n = keep_a.size
+    assert abs(keep_a.mean() - 0.9) < 5 * np.sqrt(0.09 / n)  # 5 sigma
+    corr = lambda u, v: np.corrcoef(u.ravel(), v.ravel())[0, 1]  # noqa: E731
+    limit = 6 / np.sqrt(n)  # about 6 sigma for independent masks
+    assert abs(corr(keep_a[..., 1:], keep_a[..., :-1])) < limit  # neighbours in the batch
+    assert abs(corr(keep_a[:, 1:], keep_a[:, :-1])) < limit  # neighbouring features
+    assert abs(corr(keep_a[1:], keep_a[:-1])) < limit  # neighbouring heads
+    assert abs(corr(keep_a, keep_b)) < limit  # two keys
+
+
+def test_embedding_heads_same_seed_same_step():
+    cfg = TrainConfig(model="embedding_heads", model_config=dict(estimator.QUICK_HEADS), batch_size=8, seed=3)
+    rng = np.random.default_rng(0)
+    batch = {"tokens": rng.standard_normal((8, 64)).astype(np.float32), "ratings": rng.uniform(0, 7, (8, 1, 40)).astype(np.float32)}
+    runs = []
+    for _ in range(2):
+        built = loop.init(cfg)
+        step = loop.make_step(built, "mean")
+        state = built.state
+        for _ in range(2):
+            state, _ = step(state, batch)
+        runs.append([np.asarray(jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x) for x in jax.tree.leaves(state)])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)

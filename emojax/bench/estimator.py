@@ -15,6 +15,15 @@ One core, one thread on every side (see :mod:`experiments.bench`). Entries of ``
 * ``torch_embedding_heads_b{B}``: the PyTorch peer (:mod:`emojax.bench.torch_peer`), when
   torch is installed; otherwise ``"torch": "not installed"``.
 
+Each configuration runs in a fresh interpreter (``isolate=True``, the command line's
+default), as a training run does: one model per process. In one long process, the heap
+left behind by earlier configurations decided whether XLA's per-step scratch (23-28 MB for
+the heads: one gradient-sized buffer) came from memory already mapped or from fresh pages:
+measured, ``embedding_heads_b256`` after ``embedding_heads_b32`` took up to 7,000 page
+faults and 56-66 ms a step, against none and 52-57 ms alone or in a loop shaped like
+``loop.fit`` (with checkpoint-sized host copies between steps). ``--same-process`` keeps
+the old behaviour; ``minor_page_faults_per_step`` is recorded for every entry.
+
 Each entry: ``examples_per_s`` (batch / median step), ``step_ms_median``, ``step_ms_p90``,
 ``flops_per_example`` (hand count of :mod:`emojax.bench.flops`, 3 x forward),
 ``gflop_per_s``, ``peak_gflop_per_s``, ``fraction_of_peak``, and for the heads the same on
@@ -25,7 +34,9 @@ after compilation and warm-up, for at least ``min_time`` seconds and ``min_steps
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -66,6 +77,11 @@ def _time_jax_step(step_fn, state, batches, *, name: str, min_time: float, min_s
     return t
 
 
+def _training_step(cfg: TrainConfig, built: loop.Built):
+    """The step ``loop.fit`` compiles for ``cfg`` (with the rater link's prior where it applies)."""
+    return loop.make_step(built, cfg.target, cfg.absent_prior if loop.uses_link(cfg, built.head) else 0.0)
+
+
 def _num_params(model_state) -> int:
     return int(sum(np.prod(x.shape) for x in jax.tree.leaves(nnx.state(model_state, nnx.Param))))
 
@@ -95,7 +111,7 @@ def bench_default_preset(
         })
         for _ in range(num_batches)
     ]  # fmt: skip
-    step = loop.make_step(built, cfg.target)
+    step = _training_step(cfg, built)
     t_steps = _time_jax_step(step, built.state, batches, name="default_preset", min_time=min_time, min_steps=min_steps)
     forward = flops.text_transformer_forward_flops(model_cfg, built.head.outputs_per_category, t)
     out = timing.summarize(t_steps, b, {"forward": forward, "train": 3 * forward}, peak)
@@ -134,13 +150,25 @@ def bench_embedding_heads(
         })
         for _ in range(num_batches)
     ]  # fmt: skip
-    step = loop.make_step(built, cfg.target)
+    step = _training_step(cfg, built)
     name = f"embedding_heads_b{batch_size}"
     t_steps = _time_jax_step(step, built.state, batches, name=name, min_time=min_time, min_steps=min_steps)
     out = timing.summarize(t_steps, batch_size, flops.embedding_heads_flops(heads_cfg, built.head.outputs_per_category), peak)
     out["config"] = {"model": "embedding_heads", "model_config": {**mc, "hidden": list(heads_cfg.hidden)}, "head": "regression"}
     out["params"] = _num_params(built.state[0])
     return out
+
+
+def in_fresh_process(fn: Callable[..., Any], *args, **kwargs) -> Any:
+    """``fn(*args, **kwargs)`` in a newly spawned interpreter (same environment variables,
+    hence ``XLA_FLAGS``, and same CPU affinity); ``fn`` and its arguments must pickle."""
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
+
+
+def _in_this_process(fn: Callable[..., Any], *args, **kwargs) -> Any:
+    return fn(*args, **kwargs)
 
 
 def run_estimator(
@@ -152,6 +180,7 @@ def run_estimator(
     batch_sizes: Sequence[int] = (32, 256),
     default_preset: bool = True,
     torch_peer_enabled: bool = True,
+    isolate: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Every entry of the estimator benchmark, as a JSON-ready dict.
@@ -160,7 +189,10 @@ def run_estimator(
     batch 8, heads of 64 -> 16 -> 8 -> 1, 3 timed steps) for tests, keeping the entries'
     names, and judges no target. ``default_preset=False`` skips the transformer;
     ``torch_peer_enabled=False`` (or torch not installed) skips the PyTorch peer.
+    ``isolate`` times each configuration in a fresh interpreter (see the module docstring);
+    the matmul peak is measured in this one, at the start and at the end.
     """
+    run = in_fresh_process if isolate else _in_this_process
     if quick:
         min_time, min_steps, matmul_n = 0.0, 3, 256
         preset = dataclasses.replace(PRESETS["default"], model_config=dict(PRESETS["smoke"].model_config), batch_size=8)
@@ -170,6 +202,7 @@ def run_estimator(
     steps = {"min_time": min_time, "min_steps": min_steps}
     env = timing.environment()
     result: dict[str, Any] = {"benchmark": "estimator", "quick": quick, "argv": list(sys.argv), "environment": env}
+    result["isolation"] = "a fresh process per configuration" if isolate else "one process"
     use_torch = torch_peer_enabled and env["torch"] != "not installed"
     result["torch"] = env["torch"] if torch_peer_enabled else "skipped"
 
@@ -179,14 +212,14 @@ def run_estimator(
     configs: dict[str, dict] = {}
     if default_preset:
         log("[bench] default_preset")
-        configs["default_preset"] = bench_default_preset(preset, peak=peak, **steps)
+        configs["default_preset"] = run(bench_default_preset, preset, peak=peak, **steps)
     for b in batch_sizes:  # JAX and torch side by side, so that a change of load hits both
         log(f"[bench] embedding_heads_b{b}")
-        configs[f"embedding_heads_b{b}"] = bench_embedding_heads(b, heads_config, peak=peak, **steps)
+        configs[f"embedding_heads_b{b}"] = run(bench_embedding_heads, b, heads_config, peak=peak, **steps)
         if use_torch:
             log(f"[bench] torch_embedding_heads_b{b}")
             heads_cfg = eh.EmbeddingHeads.Config(**heads_config)
-            configs[f"torch_embedding_heads_b{b}"] = torch_peer.bench_torch_embedding_heads(b, heads_cfg, peak=peak, **steps)
+            configs[f"torch_embedding_heads_b{b}"] = run(torch_peer.bench_torch_embedding_heads, b, heads_cfg, peak=peak, **steps)
     end = timing.matmul_peak(matmul_n)
     peak = max(peak, end["peak_gflop_per_s"])  # the best seen in the run
     for entry in configs.values():
@@ -229,7 +262,8 @@ def table(result: dict) -> str:
     """A short text table of a result of :func:`run_estimator`."""
     env = result["environment"]
     lines = [
-        f"matmul peak {result['peak_gflop_per_s']:.1f} GFLOP/s (cpu {env['cpu_model']}, affinity {env['cpu_affinity']})",
+        f"matmul peak {result['peak_gflop_per_s']:.1f} GFLOP/s (cpu {env['cpu_model']}, affinity {env['cpu_affinity']});"
+        f" {result.get('isolation', 'one process')}",
         f"{'config':<26} {'batch':>5} {'ex/s':>9} {'ms med':>8} {'ms p90':>8} {'GFLOP/s':>8} {'%peak':>6} {'%peak*':>6}",
     ]
     for name, e in result["configs"].items():

@@ -2,18 +2,27 @@
 
 The published models put one small MLP per emotion (1152 -> 128 -> 32 -> 1, ReLU, dropout
 0.1) on a frozen embedding (SigLIP2 for faces), built as a list of 40 modules. Here the 40
-heads are one batched computation: each layer's weights are stacked ``[40, in, out]`` and
-applied to all heads at once: the same function as 40 separate MLPs, without a Python loop.
+heads are one batched computation: the same function as 40 separate MLPs, without a loop.
 
-Layout, for speed on CPU (``python -m experiments.bench estimator`` measures it): the first
-layer, which holds 97% of the FLOPs and of the parameters, is computed head by head
-(:func:`shared_input_matmul`: a ``scan`` of ``x @ w[h]`` over the 40 contiguous
-``[in, out]`` slices) and its weight gradient likewise (``x^T @ g[h]``), so neither the
-``[40, 1152, 128]`` kernel nor its gradient is ever transposed; a single ``einsum`` over
-``[40, in, out]`` made XLA transpose both (23.6 MB each) every step, and the training step
-ran 1.8x (batch 256) to 2.5x (batch 32) slower on one core. Activations stay head-major ``[40, B, e]`` through the small layers;
-dropout masks are drawn in the ``[B, 40, e]`` shape as before, so the random stream is the
-one the einsum version used.
+Parameters (and checkpoint shapes): layer ``i`` of all heads is ``kernels[i]`` of shape
+``[40, out, in]``, head ``h``'s weight in the layout of ``torch.nn.Linear.weight`` (so a
+published PyTorch head's ``weight`` is ``kernels[i][h]``), and ``biases[i]`` ``[40, out]``.
+(Checkpoints from before this layout held ``[40, in, out]``: swap the last two axes.)
+
+Layout, for speed on CPU (``python -m experiments.bench estimator`` measures it; one core):
+
+* Activations are feature-major, ``[40, e, batch]``, so the first layer of all heads is one
+  GEMM ``[40 * 128, 1152] @ x^T`` and its weight gradient one GEMM ``g [40 * 128, B] @ x``
+  written straight into ``kernels[0]``'s layout: no transpose or copy of the 23.6 MB
+  kernel or of its gradient, and no gradient w.r.t. the frozen embedding (XLA drops it).
+  The forward GEMM takes 2.3 / 16.6 ms at batch 32 / 256, against 5.0 / 18.0 ms in the
+  batch-major orientation ``x @ [1152, 40 * 128]``; the previous layout (``[40, in, out]``,
+  a scan of per-head GEMMs) also zero-filled the gradient and copied every head's slice in
+  and out, 12 ms of a batch-256 step.
+* Dropout masks come from a counter-based hash (:func:`dropout`), not from
+  ``jax.random.bernoulli``: threefry bits for the ``[40, 128 + 32, B]`` masks took 13 ms of
+  a batch-256 step (XLA's ``rbg`` generator was slower still on CPU, 17-19 ms); the hash
+  costs under 1 ms and fuses into the ReLU and its gradient, recomputed instead of stored.
 
 Inputs: a precomputed embedding ``[batch, D]`` (``input="embedding"``, for real data), or
 the world's tokens, turned into the fixed utterance embedding of :func:`world_embedding`
@@ -88,10 +97,10 @@ class EmbeddingHeads(nnx.Module):
         self.cfg = cfg
         sizes = (cfg.embed_dim, *cfg.hidden, outputs_per_category)
         heads = taxonomy.NUM_CATEGORIES
-        init = nnx.initializers.lecun_normal(in_axis=1, out_axis=2, batch_axis=(0,))
-        self.kernels = nnx.List([nnx.Param(init(rngs.params(), (heads, a, b))) for a, b in zip(sizes[:-1], sizes[1:])])
+        init = nnx.initializers.lecun_normal(in_axis=2, out_axis=1, batch_axis=(0,))  # [40, out, in]
+        self.kernels = nnx.List([nnx.Param(init(rngs.params(), (heads, b, a))) for a, b in zip(sizes[:-1], sizes[1:])])
         self.biases = nnx.List([nnx.Param(jnp.zeros((heads, b))) for b in sizes[1:]])
-        self.drop = nnx.Dropout(cfg.dropout, rngs=rngs)
+        self.drop = nnx.Dropout(cfg.dropout, rngs=rngs)  # holds the rate and the dropout key stream
 
     def embed(self, inputs: jax.Array, mask: jax.Array | None) -> jax.Array:
         if self.cfg.input == "tokens":
@@ -101,38 +110,50 @@ class EmbeddingHeads(nnx.Module):
     def __call__(self, inputs: jax.Array, mask: jax.Array | None = None, *, deterministic: bool = True) -> jax.Array:
         """inputs [B, T] tokens (or [B, D] embeddings) -> raw outputs [B, 40, k]."""
         x = self.embed(inputs, mask)
-        # Head-major [40, B, e] throughout; the same function as
-        # h = einsum("bd,hde->bhe", x, w0) + b0; h = einsum("bhd,hde->bhe", drop(relu(h)), w) + b.
-        h = shared_input_matmul(x, self.kernels[0][...]) + self.biases[0][...][:, None, :]
+        # Feature-major [40, e, B] throughout; per head h the same function as
+        # a = x @ W0[h].T + b0[h]; a = drop(relu(a)) @ W[h].T + b[h] for the later layers.
+        h = jnp.einsum("hed,bd->heb", self.kernels[0][...], x) + self.biases[0][...][..., None]
         for w, b in zip(list(self.kernels)[1:], list(self.biases)[1:]):
             h = jax.nn.relu(h)
-            h = jnp.swapaxes(self.drop(jnp.swapaxes(h, 0, 1), deterministic=deterministic), 0, 1)  # masks drawn [B, 40, e]
-            h = jnp.einsum("hbd,hde->hbe", h, w[...]) + b[...][:, None, :]
-        return jnp.swapaxes(h, 0, 1)
+            if not deterministic and self.drop.rate > 0:
+                h = dropout(h, self.drop.rngs(), self.drop.rate)
+            h = jnp.einsum("hed,hdb->heb", w[...], h) + b[...][..., None]
+        return jnp.transpose(h, (2, 0, 1))
 
 
-@jax.custom_jvp
-def shared_input_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
-    """``[B, D] x [H, D, E] -> [H, B, E]``: ``x @ w[h]`` for every head, one GEMM per head.
+def _mix32(h: jax.Array) -> jax.Array:
+    """MurmurHash3's 32-bit finaliser: a bijection of uint32 in which every input bit
+    flips every output bit with probability close to 1/2."""
+    h = h ^ (h >> 16)
+    h = h * jnp.uint32(0x85EBCA6B)
+    h = h ^ (h >> 13)
+    h = h * jnp.uint32(0xC2B2AE35)
+    return h ^ (h >> 16)
 
-    The same as ``einsum("bd,hde->hbe", x, w)``, computed without transposing ``w``: a scan
-    over its leading axis reads each head's ``[D, E]`` slice in place. The custom JVP makes
-    the weight gradient (the transpose of the tangent map) ``x^T @ g[h]`` per head, written
-    straight into ``[H, D, E]``; plain autodiff would contract ``x`` over its leading axis,
-    which XLA's CPU backend runs at about two thirds of the speed.
+
+def dropout_bits(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """uint32 bits for a dropout mask: a counter-based hash keyed by 64 bits of ``key``.
+
+    ``bits[i] = mix(mix(i * 0x9E3779B9 + k0) ^ k1)`` over the flat index ``i``, with
+    ``(k0, k1)`` drawn from ``key`` by threefry and ``mix`` :func:`_mix32`. Within one mask
+    the map ``i -> bits`` is a bijection (no value repeats); masks of different keys are
+    unrelated. A few integer operations per element that XLA fuses into the consumer,
+    where threefry's 20 rounds per pair of words cost 10-20x more on CPU (see the module
+    docstring); quality is that of a good hash, ample for dropout (tested: keep rate,
+    neighbours and keys uncorrelated), not for cryptography or statistics.
     """
-    return jax.lax.scan(lambda carry, wh: (carry, x @ wh), None, w)[1]
+    k0, k1 = jax.random.bits(key, (2,), jnp.uint32)
+    i = jax.lax.iota(jnp.uint32, int(np.prod(shape))).reshape(shape)
+    return _mix32(_mix32(i * jnp.uint32(0x9E3779B9) + k0) ^ k1)
 
 
-@shared_input_matmul.defjvp
-def _shared_input_matmul_jvp(primals, tangents):
-    x, w = primals
-    dx, dw = tangents
-    xt = x.T  # [D, B], materialised once; each head's weight tangent is xt^T @ dw[h]
-    contract_d = (((0,), (0,)), ((), ()))
-    t_w = jax.lax.scan(lambda carry, dwh: (carry, jax.lax.dot_general(xt, dwh, contract_d)), None, dw)[1]
-    t_x = jnp.einsum("bd,hde->hbe", dx, w)
-    return shared_input_matmul(x, w), t_w + t_x
+def dropout(x: jax.Array, key: jax.Array, rate: float) -> jax.Array:
+    """Inverted dropout: each entry kept with probability ``1 - rate`` (exact to 2^-32)
+    and scaled by ``1 / (1 - rate)``, as :class:`flax.nnx.Dropout`; the mask is
+    :func:`dropout_bits` below a threshold."""
+    keep = 1.0 - rate
+    threshold = jnp.uint32(min(round(keep * 2**32), 2**32 - 1))
+    return jnp.where(dropout_bits(key, x.shape) < threshold, x / keep, jnp.zeros_like(x))
 
 
 def flops_per_example(cfg: EmbeddingHeads.Config, outputs_per_category: int = 1) -> int:
