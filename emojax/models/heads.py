@@ -15,10 +15,9 @@ random among themselves; with sparse truths that alone caps a per-category Spear
 Two scales. ``predict`` answers on the latent scale (what the text expresses, 0 = absent);
 ``ratings`` answers on the raters' scale (what a rater would say), which is what the
 model is compared with when it is scored against raters. They differ only when the model
-carries a rater link (:mod:`emojax.models.link`): its two per-category constants are then
-appended to ``raw`` as the last :data:`LINK_CHANNELS` channels, and the regression head
-fits ``offset + exp(log_scale) * intensity`` to the ratings. Heads without ``uses_link``
-ignore those channels.
+carries a rater link (:mod:`emojax.models.link`): its per-category offsets are then
+appended to ``raw`` as the last :data:`LINK_CHANNELS` channel, and the regression head
+fits ``offset + intensity`` to the ratings. Heads without ``uses_link`` ignore it.
 
 * ``regression``: bounded regression, ``7 * sigmoid(z)``, squared error (through the rater
   link when the model has one);
@@ -45,7 +44,7 @@ from emojax import taxonomy
 LEVELS = taxonomy.NUM_LEVELS
 TOP = taxonomy.MAX_INTENSITY
 ABSENT_BELOW = 0.5  # intensities under half a level round to 0 on the 0-7 scale
-LINK_CHANNELS = 2  # (offset, log_scale) per category, appended by emojax.models.link
+LINK_CHANNELS = 1  # the offset per category, appended by emojax.models.link
 
 
 def absent_as_zero(x: jax.Array) -> jax.Array:
@@ -66,8 +65,7 @@ def _regression_rating(raw):
     value = _regression_value(raw)
     if raw.shape[-1] == 1:
         return value
-    offset, log_scale = raw[..., -2], raw[..., -1]
-    return offset + jnp.exp(log_scale) * value
+    return raw[..., -1] + value
 
 
 def _regression_predict(raw):

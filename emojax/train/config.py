@@ -25,7 +25,7 @@ class TrainConfig:
       model_config: overrides of the architecture's own ``Config`` fields.
       head: ``regression``, ``ordinal`` or ``single_label``.
       rater_link: give a head that reads one (regression) a per-category rater link,
-        ``rating = offset + scale * intensity``, so the model reports intensities rather
+        ``rating = offset + intensity``, so the model reports intensities rather
         than the raters' false-alarm level (:mod:`emojax.models.link`).
       absent_prior: weight of the L1 penalty on intensities that comes with the link (the
         prior that most categories are absent); ignored without a link.
@@ -50,7 +50,7 @@ class TrainConfig:
     model_config: dict = dataclasses.field(default_factory=dict)
     head: str = "regression"
     rater_link: bool = True
-    absent_prior: float = 0.01
+    absent_prior: float = 0.1
     target: str = "mean"
     data: str = "default"
     data_dir: str = ""

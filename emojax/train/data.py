@@ -45,10 +45,12 @@ def as_arrays(batch: dict) -> dict:
     return {k: np.asarray(batch[k]) for k in ("tokens", "ratings", "intensities")}
 
 
-def read_all(source, batch_size: int = 512) -> dict:
-    """A whole (evaluation) split in memory, in source order."""
-    parts = [as_arrays(b) for b in data_lib.batches(source, batch_size=batch_size, seed=0, shuffle=False, drop_remainder=False)]
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+def read_all(source, batch_size: int = 512, limit: int | None = None) -> dict:
+    """A whole (evaluation) split in memory, in source order (its first ``limit`` items)."""
+    ds = data_lib.batches(source, batch_size=batch_size, seed=0, shuffle=False, drop_remainder=False)
+    n = len(source) if limit is None else min(limit, len(source))
+    parts = [as_arrays(ds[i]) for i in range(-(-n // batch_size))]
+    return {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
 
 
 def targets(batch: dict, target: str) -> tuple[jax.Array, jax.Array]:

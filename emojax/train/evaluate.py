@@ -38,12 +38,18 @@ def predict_all(predict: Callable, tokens: np.ndarray, batch_size: int = 256) ->
 # Per-category statistics of (pred, rated, latent, ratings): the model's latent-scale and
 # raters'-scale predictions [N, 40], the truth [N, 40], the ratings [N, K, 40]. Each takes
 # items on axis 0 so the bootstrap can resample them.
+def _ranked(r):
+    # A category the model never reports (constant predictions, e.g. all absent) orders
+    # nothing: its correlation is undefined, and counts as 0 rather than leaving the mean.
+    return jnp.where(jnp.isnan(r), 0.0, r)
+
+
 def spearman(pred, rated, latent, ratings):
-    return metrics.spearman(pred, latent)
+    return _ranked(metrics.spearman(pred, latent))
 
 
 def pearson(pred, rated, latent, ratings):
-    return metrics.pearson(pred, latent)
+    return _ranked(metrics.pearson(pred, latent))
 
 
 def mae(pred, rated, latent, ratings):
@@ -119,4 +125,4 @@ def evaluate(
 def quick(pred: np.ndarray, latent: np.ndarray) -> dict:
     """Cheap figures for learning curves (no raters, no CIs)."""
     p, t = jnp.asarray(pred), jnp.asarray(latent)
-    return {"eval_spearman_mean": float(jnp.nanmean(metrics.spearman(p, t))), "eval_mae_mean": float(jnp.nanmean(metrics.mae(p, t)))}
+    return {"eval_spearman_mean": float(jnp.mean(_ranked(metrics.spearman(p, t)))), "eval_mae_mean": float(jnp.mean(metrics.mae(p, t)))}
