@@ -48,3 +48,23 @@ __all__ = [
     "register_reward",
     "select_groups",
 ]
+
+# The learner (issue 4, items 5-6) pulls in flax, optax and orbax: it loads on first use,
+# so that importing the pure functions above stays cheap.
+_LAZY = {
+    "GRPOConfig": "emojax.rl.config",
+    "Learner": "emojax.rl.learner",
+    "TrainState": "emojax.rl.learner",
+    "make_train": "emojax.rl.learner",
+    "TrainResult": "emojax.rl.loop",
+    "train": "emojax.rl.loop",
+}
+__all__ += sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'emojax.rl' has no attribute {name!r}")

@@ -1,0 +1,229 @@
+"""``make_train``: a whole GRPO run as pure, compiled functions (PureJaxRL's shape).
+
+Why: GRPO libraries run the loop from the host, one seed at a time. Here one *step*
+(rollout, rewards, advantages, ``mu`` updates) is a pure function of a
+:class:`TrainState`, ``checkpoint_every`` steps are one ``lax.scan`` compiled once, and
+seeds are a leading axis of the state, run by ``jax.vmap``, ``lax.map`` or both
+(``seed_strategy``). The host (:mod:`emojax.rl.loop`) only checkpoints, logs and rolls
+back between chunks.
+
+Keys. The state holds the run's key; step ``t`` uses ``fold_in(key, t)``. So a run
+restored from a checkpoint at step ``t`` continues bit for bit, and a rollback changes
+the future only by changing the key.
+
+Sharding. With a ``mesh`` (one axis, ``"data"``), the state is replicated and every
+``[B, ...]`` array of the rollout is constrained to ``P("data")``: prompts, completions
+and the loss are split over devices, and XLA adds the gradient all-reduce. The same code
+runs over several processes (:func:`jax.distributed.initialize`) with a mesh over all
+their devices.
+
+Example::
+
+    from emojax.rl import learner, tasks
+    from emojax.rl.config import PRESETS
+    cfg = PRESETS["smoke"].replace(seeds=(0, 1, 2, 3))
+    run = learner.make_train(cfg, tasks.make_task("reverse"))
+    state = run.init(jax.random.key(0))
+    state, metrics = run.run_chunk(state)            # metrics[name]: [checkpoint_every]
+    seeds = run.init_seeds(learner.seed_keys(cfg))   # leading axis: seeds
+    seeds, metrics = run.run_chunk_seeds(seeds)      # metrics[name]: [seeds, steps]
+
+:func:`emojax.rl.loop.train` wraps these in the host loop.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jax.sharding import NamedSharding, SingleDeviceSharding
+from jax.sharding import PartitionSpec as P
+
+from emojax.rl import policy, rewards, sampler
+from emojax.rl.config import GRPOConfig
+from emojax.rl.rollout import make_rollout
+from emojax.rl.update import last_learning_rate, make_optimizer, make_update
+
+__all__ = ["Learner", "TrainState", "make_train", "raw_key", "seed_keys"]
+
+
+class TrainState(NamedTuple):
+    """Everything a run needs to continue exactly; a pytree Orbax saves as is.
+
+    Attributes:
+      params: the policy's parameters (``nnx.State``).
+      opt_state: optax state (its step count drives the learning-rate schedule).
+      ref_params: the frozen initial policy when ``beta > 0``, else None.
+      key: raw ``uint32`` key data of the run; step ``t`` uses ``fold_in(key, t)``.
+      step: rollout steps done.
+      num_tokens: prompt and completion tokens generated so far (TRL's ``num_tokens``;
+        int32, so it wraps past 2**31).
+      skipped_updates: updates skipped for a non-finite loss or gradient.
+      rollbacks: times the host restored the last checkpoint with a fresh key.
+      bad_streak: consecutive steps with a skipped update.
+    """
+
+    params: nnx.State
+    opt_state: Any
+    ref_params: nnx.State | None
+    key: jax.Array
+    step: jax.Array
+    num_tokens: jax.Array
+    skipped_updates: jax.Array
+    rollbacks: jax.Array
+    bad_streak: jax.Array
+
+
+class Learner(NamedTuple):
+    """The compiled pieces of a run (see the module doc).
+
+    Attributes:
+      config, task, policy_config, graphdef, sampler_config, reward_fn, mesh: what the
+        run was built from (``policy_config`` has the task's vocabulary).
+      init: ``init(key) -> TrainState`` (jitted).
+      init_seeds: ``init_seeds(keys [S, ...]) -> TrainState`` with a leading seed axis.
+      step: the pure, unjitted ``step(state) -> (state, metrics)``.
+      run_chunk: ``run_chunk(state) -> (state, metrics [K])``, ``checkpoint_every``
+        steps in one ``lax.scan``; the input state's buffers are donated. States and
+        metrics sit on one explicit placement (the first local device, or replicated
+        over the mesh), whatever placement the input had.
+      run_chunk_seeds: the same over a leading seed axis, by ``seed_strategy``;
+        metrics ``[S, K]``.
+      traces: how many times each of ``run_chunk``/``run_chunk_seeds`` was traced (the
+        tests assert once per shape).
+    """
+
+    config: GRPOConfig
+    task: Any
+    policy_config: policy.PolicyConfig
+    graphdef: nnx.GraphDef
+    sampler_config: sampler.SamplerConfig
+    reward_fn: rewards.RewardFn
+    mesh: jax.sharding.Mesh | None
+    init: Callable[[jax.Array], TrainState]
+    init_seeds: Callable[[jax.Array], TrainState]
+    step: Callable[[TrainState], tuple[TrainState, dict]]
+    run_chunk: Callable[[TrainState], tuple[TrainState, dict]]
+    run_chunk_seeds: Callable[[TrainState], tuple[TrainState, dict]]
+    traces: collections.Counter
+
+
+def raw_key(key: jax.Array) -> jax.Array:
+    """``uint32`` key data of a typed or raw PRNG key (what a checkpoint can store)."""
+    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
+    return jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+
+
+def seed_keys(cfg: GRPOConfig) -> jax.Array:
+    """``[S, 2]`` raw keys, one per ``cfg.seeds``."""
+    return jnp.stack([raw_key(jax.random.key(s)) for s in cfg.seeds])
+
+
+def _policy_config(cfg: GRPOConfig, task: Any) -> policy.PolicyConfig:
+    if cfg.vocab_from_task:
+        return dataclasses.replace(cfg.policy, vocab_size=int(task.vocab_size))
+    if cfg.policy.vocab_size < task.vocab_size:
+        raise ValueError(f"policy.vocab_size {cfg.policy.vocab_size} < the task's vocabulary {task.vocab_size}")
+    return cfg.policy
+
+
+def _seed_runner(cfg: GRPOConfig, chunk: Callable) -> Callable:
+    if cfg.seed_strategy == "vmap":
+        return jax.vmap(chunk)
+    batch = None if cfg.seed_strategy == "map" else min(cfg.vmap_seeds, cfg.num_seeds)
+    return lambda states: jax.lax.map(chunk, states, batch_size=batch)
+
+
+def make_train(
+    cfg: GRPOConfig,
+    task: Any,
+    *,
+    reward_fn: rewards.RewardFn | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+    compiler_options: dict[str, Any] | None = None,
+) -> Learner:
+    """The functions of a GRPO run on ``task`` (see :class:`Learner`).
+
+    Args:
+      cfg: the run's config; its values are compiled in.
+      task: an :class:`emojax.rl.tasks.Task`, or any object with ``vocab_size``,
+        ``end_token``, ``pad_token``, ``max_new_tokens``, ``sample_prompts`` and
+        ``observe`` (and ``reward``, the default ``(name, weight)`` pairs, unless
+        ``reward_fn`` is given).
+      reward_fn: ``obs -> (total [B], components)``; default
+        :func:`emojax.rl.rewards.make_reward` of ``cfg.reward`` and the task's default.
+      mesh: a one-axis ``("data",)`` mesh to split the batch over; None: one device.
+      compiler_options: XLA options for every compiled function, e.g.
+        ``{"xla_backend_optimization_level": 0}``, which halves XLA:CPU's compile time
+        (what the tests use; keep the default for timed runs).
+    """
+    pcfg = _policy_config(cfg, task)
+    n_new = cfg.max_new_tokens or int(task.max_new_tokens)
+    scfg = sampler.SamplerConfig(max_new_tokens=n_new, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
+                                 end_token=int(task.end_token), pad_token=int(task.pad_token))
+    if reward_fn is None:
+        reward_fn = rewards.make_reward(cfg.reward, default=tuple(task.reward), max_length=n_new,
+                                        group_size=cfg.group_size)
+    graphdef = nnx.graphdef(nnx.eval_shape(lambda: policy.Policy(pcfg, rngs=nnx.Rngs(0))))
+    tx = make_optimizer(cfg)
+    # Every state lives on one explicit placement, so that a state from init, from a chunk
+    # or from a checkpoint (Orbax commits what it restores) all hit the same executable.
+    constrain, placement = lambda tree: tree, SingleDeviceSharding(jax.local_devices()[0])
+    if mesh is not None:
+        if mesh.axis_names != ("data",):
+            raise ValueError(f"mesh must have the one axis ('data',), got {mesh.axis_names}")
+        for rows in (cfg.sampled_prompts * cfg.group_size, cfg.batch_size // cfg.micro_batches):
+            if rows % mesh.size:
+                raise ValueError(f"{rows} rows (batch or micro-batch) do not split over {mesh.size} devices")
+        data, placement = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
+        constrain = lambda tree: jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, data), tree)  # noqa: E731
+    rollout = make_rollout(cfg, graphdef, task, reward_fn, scfg, constrain)
+    update = make_update(cfg, graphdef, tx, n_new)
+
+    def init(key: jax.Array) -> TrainState:
+        k_params, k_run = jax.random.split(raw_key(key))
+        params = policy.init(pcfg, k_params)[1]
+        zero = jnp.zeros((), jnp.int32)
+        # A copy, so that params and the reference are distinct buffers (donation).
+        ref = jax.tree.map(jnp.copy, params) if cfg.beta > 0 else None
+        return TrainState(params, tx.init(params), ref, k_run, zero, zero, zero, zero, zero)
+
+    def step(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
+        batch, metrics, samples = rollout(state.params, jax.random.fold_in(state.key, state.step))
+        params, opt_state, update_metrics, skipped = update(state.params, state.opt_state, state.ref_params, batch)
+        bad_streak = jnp.where(skipped > 0, state.bad_streak + 1, 0)
+        state = state._replace(
+            params=params, opt_state=opt_state, step=state.step + 1,
+            num_tokens=state.num_tokens + metrics.pop("num_tokens"),
+            skipped_updates=state.skipped_updates + skipped, bad_streak=bad_streak)  # fmt: skip
+        metrics.update(update_metrics)
+        metrics.update(
+            num_tokens=state.num_tokens, skipped_updates=state.skipped_updates, bad_streak=bad_streak,
+            rollbacks=state.rollbacks, learning_rate=last_learning_rate(cfg, opt_state), samples=samples)  # fmt: skip
+        return state, metrics
+
+    traces = collections.Counter()
+
+    def chunk(state: TrainState):
+        return jax.lax.scan(lambda s, _: step(s), state, None, length=cfg.checkpoint_every)
+
+    def run_chunk(state):
+        traces["run_chunk"] += 1
+        return chunk(state)
+
+    def run_chunk_seeds(states):
+        traces["run_chunk_seeds"] += 1
+        return _seed_runner(cfg, chunk)(states)
+
+    init_kw = {"out_shardings": placement, "compiler_options": compiler_options}
+    jit = {"in_shardings": placement, "donate_argnums": 0, **init_kw}
+    return Learner(
+        config=cfg, task=task, policy_config=pcfg, graphdef=graphdef, sampler_config=scfg, reward_fn=reward_fn,
+        mesh=mesh, init=jax.jit(init, **init_kw), init_seeds=jax.jit(jax.vmap(init), **init_kw), step=step,
+        run_chunk=jax.jit(run_chunk, **jit), run_chunk_seeds=jax.jit(run_chunk_seeds, **jit), traces=traces,
+    )  # fmt: skip

@@ -1,0 +1,158 @@
+"""The GRPO update as a pure function: ``mu`` optimizer steps on one rollout.
+
+Why it is shaped this way:
+
+* Exact accumulation. The loss of a batch is a sum over sequences divided by one
+  whole-batch number (:func:`~emojax.rl.losses.loss_normalizer`), computed here once and
+  handed to every micro-batch, so the summed micro-batch gradients *are* the whole-batch
+  gradient whatever ``micro_batches`` is. Micro-batch ``j`` takes rows ``j, j + M, ...``:
+  with the batch split over devices, every micro-batch then spans every device.
+* Skipping, not crashing. A NaN or Inf in the loss or in the gradient norm leaves
+  parameters and optimizer state as they were (verl skips the same way); the update
+  reports how many of its ``mu`` steps it skipped, and the learner counts bad steps so
+  the host can roll back.
+* Old and reference log-probs are recomputed teacher-forced, once per rollout. With
+  mu = 1 the ratio is taken against ``stop_gradient(logp)`` (TRL: ratio 1 in value,
+  the policy gradient in derivative), so no extra forward pass runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from emojax.rl import losses, sampler
+from emojax.rl.config import GRPOConfig
+from emojax.rl.rollout import Batch
+
+__all__ = ["last_learning_rate", "make_optimizer", "make_update", "schedule"]
+
+
+def schedule(cfg: GRPOConfig) -> optax.Schedule:
+    """Linear warm-up over ``warmup_steps`` updates, then constant, linear or cosine decay
+    to 0 at the last of ``cfg.updates``."""
+    warmup = min(cfg.warmup_steps, cfg.updates - 1)
+    rest = cfg.updates - warmup
+    if cfg.lr_schedule == "constant":
+        after = optax.constant_schedule(cfg.learning_rate)
+    elif cfg.lr_schedule == "linear":
+        after = optax.linear_schedule(cfg.learning_rate, 0.0, rest)
+    else:
+        after = optax.cosine_decay_schedule(cfg.learning_rate, rest)
+    if warmup == 0:
+        return after
+    return optax.join_schedules([optax.linear_schedule(0.0, cfg.learning_rate, warmup), after], [warmup])
+
+
+def make_optimizer(cfg: GRPOConfig) -> optax.GradientTransformation:
+    """AdamW after global-norm clipping (TRL's defaults: clip 1.0, no weight decay)."""
+    adamw = optax.adamw(schedule(cfg), b1=cfg.adam_b1, b2=cfg.adam_b2, weight_decay=cfg.weight_decay)
+    if cfg.max_grad_norm == 0:
+        return adamw
+    return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), adamw)
+
+
+def last_learning_rate(cfg: GRPOConfig, opt_state: Any) -> jax.Array:
+    """The rate of the last applied update: the schedule at the optimizer's own step
+    count, which skipped updates do not advance."""
+    count = optax.tree_utils.tree_get(
+        opt_state, "count", filtering=lambda path, _: getattr(path[-1], "tuple_name", "") == "ScaleByScheduleState")
+    return schedule(cfg)(jnp.maximum(count - 1, 0))
+
+
+def _split(tree: Any, m: int) -> Any:
+    """``[B, ...]`` leaves into ``[m, B/m, ...]``, micro-batch ``j`` holding rows ``j::m``."""
+    return jax.tree.map(lambda x: jnp.moveaxis(x.reshape(x.shape[0] // m, m, *x.shape[1:]), 1, 0), tree)
+
+
+def _combine(metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """Micro-batch metrics ``[m]`` into one value: losses add up (each is already divided
+    by the whole batch's normaliser), extremes take the extreme, the rest the mean."""
+    out = {}
+    for name, v in metrics.items():
+        if name in ("loss", "policy_loss"):
+            out[name] = jnp.sum(v)
+        elif name.endswith("_min"):
+            out[name] = jnp.min(v)
+        elif name.endswith("_max"):
+            out[name] = jnp.max(v)
+        else:
+            out[name] = jnp.mean(v)
+    return out
+
+
+def make_update(
+    cfg: GRPOConfig, graphdef: nnx.GraphDef, tx: optax.GradientTransformation, num_completion: int
+) -> Callable[..., tuple[nnx.State, Any, dict[str, jax.Array], jax.Array]]:
+    """``update(params, opt_state, ref_params, batch) -> (params, opt_state, metrics,
+    skipped)``, pure and jittable; ``skipped`` counts the non-finite updates (0..mu).
+
+    Metrics (means over the ``mu`` updates): TRL's ``kl`` (when ``beta > 0``),
+    ``entropy``, ``clip_ratio/*``, plus ``loss``, ``policy_loss`` and ``grad_norm``
+    (before clipping).
+    """
+    temperature = cfg.temperature
+
+    def logprobs(params, tokens, mask, entropy=False):
+        return sampler.token_logprobs(graphdef, params, tokens, mask, temperature,
+                                      num_completion=num_completion, with_entropy=entropy)
+
+    loss_kwargs = dict(
+        loss_type=cfg.loss_type, epsilon_low=cfg.epsilon_low, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
+        kl_estimator=cfg.kl_estimator, importance_sampling_level=cfg.importance_sampling_level,
+        dual_clip=cfg.dual_clip or None, delta=cfg.delta or None, entropy_coef=cfg.entropy_coef,
+        max_completion_length=num_completion)  # fmt: skip
+
+    def micro_loss(params, mb, normalizer):
+        batch, old_logp, ref_logp = mb
+        logp, entropy = logprobs(params, batch.tokens, batch.mask, entropy=True)
+        if cfg.entropy_coef == 0:
+            entropy = jax.lax.stop_gradient(entropy)  # a metric only
+        loss, metrics = losses.policy_loss(
+            logp, old_logp, ref_logp, batch.advantages, batch.completion_mask, entropy=entropy,
+            mask_truncated=batch.truncated if cfg.mask_truncated_completions else None,
+            normalizer=normalizer, **loss_kwargs)
+        return loss, {"loss": loss, **metrics}
+
+    grad_fn = jax.grad(micro_loss, has_aux=True)
+
+    def gradients(params, micro, normalizer):
+        def body(acc, mb):
+            grads, metrics = grad_fn(params, mb, normalizer)
+            return jax.tree.map(jnp.add, acc, grads), metrics
+
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        grads, metrics = jax.lax.scan(body, zeros, micro)
+        return grads, _combine(metrics)
+
+    def one_update(carry, _, micro, normalizer):
+        params, opt_state = carry
+        grads, metrics = gradients(params, micro, normalizer)
+        grad_norm = optax.tree.norm(grads)
+        ok = jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm)
+        updates, new_opt_state = tx.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
+        carry = (keep(new_params, params), keep(new_opt_state, opt_state))
+        return carry, ({**metrics, "grad_norm": grad_norm}, ~ok)
+
+    def update(params, opt_state, ref_params, batch: Batch):
+        mask_truncated = batch.truncated if cfg.mask_truncated_completions else None
+        normalizer = losses.loss_normalizer(batch.completion_mask, loss_type=cfg.loss_type,
+                                            max_completion_length=num_completion, mask_truncated=mask_truncated)
+        old_logp = None if cfg.mu == 1 else jax.lax.stop_gradient(logprobs(params, batch.tokens, batch.mask))
+        ref_logp = None
+        if cfg.beta > 0:
+            ref_logp = jax.lax.stop_gradient(logprobs(ref_params, batch.tokens, batch.mask))
+        micro = _split((batch, old_logp, ref_logp), cfg.micro_batches)
+        body = lambda c, x: one_update(c, x, micro, normalizer)  # noqa: E731
+        (params, opt_state), (metrics, bad) = jax.lax.scan(body, (params, opt_state), None, length=cfg.mu)
+        metrics = {name: jnp.mean(v) for name, v in metrics.items()}
+        return params, opt_state, metrics, jnp.sum(bad, dtype=jnp.int32)
+
+    return update
