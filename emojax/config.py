@@ -25,6 +25,7 @@ import json
 import numbers
 import os
 import tempfile
+import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -88,12 +89,37 @@ def to_dict(cfg: Any) -> dict:
     return out
 
 
-def _coerce(current: Any, text: str, path: str) -> Any:
+def _element_type(current: tuple, annotation: Any) -> type:
+    """The element type of a tuple field: from its annotation (``tuple[str, ...]``,
+    ``tuple[int, int]``, also inside ``X | None``), else from its first element, else float."""
+    candidates = [annotation]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        candidates = list(typing.get_args(annotation))
+    for tp in candidates:
+        if typing.get_origin(tp) is tuple:
+            kinds = {a for a in typing.get_args(tp) if a is not Ellipsis}
+            if len(kinds) == 1 and next(iter(kinds)) in (bool, int, float, str):
+                return next(iter(kinds))
+    return type(current[0]) if current else float
+
+
+def _scalar(kind: type, value: Any) -> Any:
+    """``value`` (a string from the command line, or a JSON value) as ``kind``."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() not in ("true", "false", "1", "0"):
+            raise ValueError(value)
+        return str(value).lower() in ("true", "1")
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise ValueError(value)
+    return kind(value.strip() if isinstance(value, str) and kind is not str else value)
+
+
+def _coerce(current: Any, text: str, path: str, annotation: Any = None) -> Any:
     try:
         if isinstance(current, bool):
-            if text.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(text)
-            return text.lower() in ("true", "1")
+            return _scalar(bool, text)
         if isinstance(current, int):
             return int(text)
         if isinstance(current, float):
@@ -106,9 +132,12 @@ def _coerce(current: Any, text: str, path: str) -> Any:
                 raise ValueError(text)
             return value
         if isinstance(current, tuple):
-            parsed = json.loads(text) if text.strip().startswith("[") else text.split(",")
-            kind = type(current[0]) if current else float
-            return tuple(kind(x) for x in parsed)
+            if text.strip().startswith("["):
+                parsed = json.loads(text)
+            else:  # "a,b"; "" is the empty tuple
+                parsed = text.split(",") if text.strip() else []
+            kind = _element_type(current, annotation)
+            return tuple(_scalar(kind, x) for x in parsed)
     except (ValueError, TypeError, json.JSONDecodeError):
         raise ValueError(f"--set {path}={text}: expected a value of type {type(current).__name__}") from None
     raise ValueError(f"--set {path}: field of type {type(current).__name__} cannot be set from the command line")
@@ -134,8 +163,16 @@ def _set(cfg, parts, text, path):
     else:
         if dataclasses.is_dataclass(current):
             raise ValueError(f"config key {path!r} is a nested config; set one of its fields")
-        value = _coerce(current, text, path)
+        value = _coerce(current, text, path, _annotation(type(cfg), head))
     return dataclasses.replace(cfg, **{head: value})
+
+
+def _annotation(cls: type, name: str) -> Any:
+    """The resolved type annotation of field ``name`` of ``cls`` (None if it cannot be resolved)."""
+    try:
+        return typing.get_type_hints(cls).get(name)
+    except (NameError, TypeError):
+        return None
 
 
 def parse_cli(

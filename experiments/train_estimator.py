@@ -1,8 +1,13 @@
 """Train an emotion-intensity estimator on rater targets and evaluate it.
 
     python -m experiments.train_estimator --preset smoke|tiny|default --workdir DIR \\
-        [--model NAME|module.path:Class] [--data NAME] [--resume] [--stop-after-steps N] \\
-        [--set field=value ...]
+        [--model NAME|module.path:Class] [--data NAME] [--manual-dir PATH] [--resume] \\
+        [--stop-after-steps N] [--set field=value ...]
+
+Real data (``docs/datasets.md``): ``--data emonet_face_hq`` or ``--data goemotions_raw`` with
+``--manual-dir`` the folder of downloaded files; without ``--model`` the architecture that
+reads the data's input is trained (``embedding_heads`` / ``text_transformer``). Bad rows stop
+the build unless ``--set on_bad_row=skip``.
 
 Resumes automatically from ``DIR/checkpoints``; ``--resume`` insists on a checkpoint.
 Writes ``DIR/config.json``, ``DIR/metrics.jsonl``, ``DIR/eval.json`` (and W&B, offline
@@ -20,18 +25,22 @@ from emojax import config
 from emojax.train import checkpoint
 from emojax.train.config import PRESETS
 from emojax.train.estimator import MAIN_KEYS, run
+from emojax.train.real import ARCHITECTURE
 
 
 def main(argv=None) -> dict | None:
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--model")
     extra.add_argument("--data")
+    extra.add_argument("--manual-dir")
     extra.add_argument("--resume", action="store_true")
     extra.add_argument("--stop-after-steps", type=int)
     known, rest = extra.parse_known_args(argv)
     preset, cfg, workdir = config.parse_cli(PRESETS, rest, description=__doc__)
-    overrides = {k: v for k, v in (("model", known.model), ("data", known.data)) if v is not None}
-    if "model" in overrides and known.model != cfg.model:
+    overrides = {k: v for k, v in (("model", known.model), ("data", known.data), ("manual_dir", known.manual_dir)) if v is not None}
+    if known.model is None and known.data in ARCHITECTURE:
+        overrides["model"] = ARCHITECTURE[known.data]  # the architecture that reads the data's input
+    if "model" in overrides and overrides["model"] != cfg.model and not any("model_config=" in a for a in rest):
         overrides["model_config"] = {}  # a preset's sizes belong to its own architecture
     cfg = dataclasses.replace(cfg, **overrides)
     if known.resume and checkpoint.manager(workdir, cfg.keep_checkpoints).latest_step() is None:

@@ -49,9 +49,9 @@ def test_named_configs():
     cfgs = synthetic.EmojaxSynthetic.builder_configs
     assert synthetic.EmojaxSynthetic.name == "emojax_synthetic"
     assert (cfgs["small"].num_train, cfgs["small"].num_test) == (512, 128)
-    assert (cfgs["default"].num_train, cfgs["default"].num_test) == (8000, 2000)
+    assert (cfgs["default"].num_train, cfgs["default"].num_test) == (48000, 2000)
     assert (cfgs["low_blend"].blend_temperature, cfgs["high_blend"].blend_temperature) == (0.25, 4.0)
-    assert cfgs["low_blend"].num_train == cfgs["high_blend"].num_train == 8000
+    assert cfgs["low_blend"].num_train == cfgs["high_blend"].num_train == 48000
     assert synthetic.resolve("small") is synthetic.SMALL
     # An equal custom config resolves to the named object (TFDS insists on identity).
     assert synthetic.resolve(synthetic.SyntheticConfig(name="small", num_train=512, num_test=128)) is synthetic.SMALL

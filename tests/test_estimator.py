@@ -3,6 +3,7 @@ import glob
 import json
 import os
 import textwrap
+import time
 
 import jax
 import jax.numpy as jnp
@@ -49,7 +50,7 @@ def test_eval_json_has_the_figures(smoke_run):
         low, high = on_disk[f"{key}_ci"]
         assert low <= high
     assert set(on_disk["model"]["per_category"]) >= {"Amusement", "Jealousy & Envy"}
-    assert set(on_disk["baselines"]) == {"bag_of_words", "bag_of_words_ridge", "single_label"}
+    assert set(on_disk["baselines"]) == {"bag_of_words", "single_label"}
     assert on_disk["kappa_qw_human_mean"] > 0.2  # raters agree; the smoke model barely trained
 
 
@@ -155,7 +156,10 @@ def test_tracker_writes_an_offline_wandb_run(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "config.json").read_text()) == {"lr": 0.1}
     assert [r["step"] for r in tracking.read_metrics(str(tmp_path))] == [1, 2]
     (run_file,) = glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "run-*.wandb"))
-    history = tracking.wandb_offline_history(run_file)
+    # wandb-core may still be flushing the file when finish() returns on a loaded machine.
+    deadline = time.monotonic() + 30
+    while len(history := tracking.wandb_offline_history(run_file)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert [h["loss"] for h in history] == [2.0, 1.0]
     assert history[0]["eval/spearman_mean"] == 0.5
 

@@ -90,7 +90,7 @@ class SyntheticConfig(tfds.core.BuilderConfig):
       seed: root of every key used; see the module docstring for the key scheme.
     """
 
-    num_train: int = 8000
+    num_train: int = 48000
     num_test: int = 2000
     blend_temperature: float = 1.0
     num_raters: int = 4
@@ -176,7 +176,7 @@ def _named(name: str, description: str, **kw) -> SyntheticConfig:
 
 
 SMALL = _named("small", "512 train / 128 test items; for smoke tests and notebooks.", num_train=512, num_test=128)
-DEFAULT = _named("default", "8000 train / 2000 test items at the world's calibrated defaults.")
+DEFAULT = _named("default", "48000 train / 2000 test items at the world's calibrated defaults.")
 LOW_BLEND = _named("low_blend", "Default size, blend_temperature 0.25: mostly one emotion per item.", blend_temperature=0.25)
 HIGH_BLEND = _named("high_blend", "Default size, blend_temperature 4.0: blends of several emotions.", blend_temperature=4.0)
 PLAIN = _named("plain", "Default size, no negation and no irony: a word lookup can read the feelings.", irony_rate=0.0, negation_rate=0.0)
@@ -185,8 +185,11 @@ PLAIN = _named("plain", "Default size, no negation and no irony: a word lookup c
 class EmojaxSynthetic(tfds.core.GeneratorBasedBuilder):
     """Builder of ``emojax_synthetic``; prefer :func:`build` / :func:`load`, which are atomic."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release.",
+        "1.1.0": "Default-size configs hold 48,000 training items (was 8,000); the test split is unchanged.",
+    }
     BUILDER_CONFIGS = [SMALL, DEFAULT, LOW_BLEND, HIGH_BLEND, PLAIN]
     DEFAULT_CONFIG_NAME = "default"
 

@@ -4,6 +4,13 @@ It reads which words occur and nothing about their order, so it is exactly the "
 lookup" the simulated language is built to defeat (negation, irony, other people's
 feelings). The gap between it and a contextual estimator measures how much of the task
 needs context; with negation and irony switched off the gap should close.
+
+So that the gap measures context and nothing else, the baseline reads its answer out the
+way the estimator does (:mod:`emojax.models.link`): its fit is on the raters' scale, and
+its intensities are that fit minus a per-category offset, the median of its own fitted
+values over the training items (the same prior: most items lack any given category, so the
+median item's value is the raters' level for an absent one), with under half a level
+reported as absent.
 """
 
 from __future__ import annotations
@@ -26,18 +33,24 @@ def counts(tokens: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_bow(tokens: np.ndarray, targets: np.ndarray, l2: float = 1.0):
-    """Closed-form ridge fit; returns ``predict(tokens) -> [N, 40]`` clipped to [0, 7], with
-    values under half a level reported as 0 (absent), like the estimator's heads."""
+def fit_bow(tokens: np.ndarray, targets: np.ndarray, l2: float = 1.0, link: bool = True):
+    """Closed-form ridge fit; returns ``predict(tokens) -> (intensities, ratings)``, each
+    [N, 40] on [0, 7]: the raters'-scale fit, and the intensities read from it (minus the
+    offsets when ``link``, see the module docstring; under half a level reported as 0)."""
     x = np.concatenate([counts(tokens), np.ones((len(tokens), 1), np.float32)], axis=1).astype(np.float64)
     reg = l2 * np.eye(x.shape[1])
     reg[-1, -1] = 0.0  # do not shrink the intercept
     w = np.linalg.solve(x.T @ x + reg, x.T @ targets.astype(np.float64))
 
-    def predict(new_tokens: np.ndarray) -> np.ndarray:
+    def rated(new_tokens: np.ndarray) -> np.ndarray:
         xn = np.concatenate([counts(new_tokens), np.ones((len(new_tokens), 1), np.float32)], axis=1)
-        y = np.clip(xn @ w, 0.0, taxonomy.MAX_INTENSITY).astype(np.float32)
-        return np.asarray(absent_as_zero(y))  # the same reading of "absent" as the estimator
+        return np.clip(xn @ w, 0.0, taxonomy.MAX_INTENSITY).astype(np.float32)
+
+    offset = np.median(rated(tokens), axis=0) if link else np.zeros(targets.shape[-1], np.float32)
+
+    def predict(new_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = rated(new_tokens)
+        return np.asarray(absent_as_zero(np.maximum(r - offset, 0.0))), r
 
     return predict
 

@@ -23,16 +23,42 @@ def data_dir(cfg: TrainConfig) -> str:
 
 def sources(cfg: TrainConfig):
     """(train, test) random-access sources of ``cfg.data``, building it first if needed."""
+    if cfg.data in data_lib.REAL_DATASETS:
+        built = real_dataset(cfg)
+        train = built.source(f"train[:{cfg.max_train_examples}]" if cfg.max_train_examples else "train")
+        _check_size(cfg, train)
+        return train, built.source("test")
     if cfg.data not in data_lib.EmojaxSynthetic.builder_configs:
-        names = sorted(data_lib.EmojaxSynthetic.builder_configs)
+        names = sorted(data_lib.EmojaxSynthetic.builder_configs) + sorted(data_lib.REAL_DATASETS)
         raise ValueError(f"--data {cfg.data!r}: unknown dataset; expected one of {names}")
     root = data_dir(cfg)
     data_lib.build(cfg.data, root)
     split = f"train[:{cfg.max_train_examples}]" if cfg.max_train_examples else "train"
     train = data_lib.load(cfg.data, root, split)
+    _check_size(cfg, train)
+    return train, data_lib.load(cfg.data, root, "test")
+
+
+def _check_size(cfg: TrainConfig, train) -> None:
     if cfg.max_train_examples and len(train) < cfg.max_train_examples:
         raise ValueError(f"max_train_examples={cfg.max_train_examples} but {cfg.data} has {len(train)} training items")
-    return train, data_lib.load(cfg.data, root, "test")
+
+
+def is_real(cfg: TrainConfig) -> bool:
+    """Whether ``cfg.data`` names a dataset built from downloaded files (not simulated)."""
+    return cfg.data in data_lib.REAL_DATASETS
+
+
+def real_dataset(cfg: TrainConfig):
+    """The built real dataset of ``cfg`` (``emojax.data.manual.Built``), built from
+    ``cfg.manual_dir`` with ``cfg.on_bad_row`` and ``cfg.data_config`` if not built yet."""
+    if not cfg.manual_dir:
+        raise ValueError(
+            f"--data {cfg.data} is built from files you download: pass --manual-dir PATH "
+            "(the folder holding them; docs/datasets.md says which files and where to get them)"
+        )
+    module = data_lib.REAL_DATASETS[cfg.data]
+    return module.build(cfg.manual_dir, data_dir(cfg), on_bad_row=cfg.on_bad_row, **cfg.data_config)
 
 
 def train_batches(cfg: TrainConfig, source):
@@ -40,9 +66,15 @@ def train_batches(cfg: TrainConfig, source):
     return data_lib.batches(source, batch_size=cfg.batch_size, seed=cfg.seed, num_epochs=None)
 
 
+# What a step or an evaluation reads; a dataset has some of them (``embedding`` replaces
+# ``tokens`` for precomputed inputs; ``num_raters`` marks ratings padded with MISSING).
+FIELDS = ("tokens", "embedding", "ratings", "intensities", "num_raters", "model_ratings")
+MISSING = -1  # a rater slot (or a category) with no rating
+
+
 def as_arrays(batch: dict) -> dict:
     """The numeric fields a step needs, as numpy arrays."""
-    return {k: np.asarray(batch[k]) for k in ("tokens", "ratings", "intensities")}
+    return {k: np.asarray(batch[k]) for k in FIELDS if k in batch}
 
 
 def read_all(source, batch_size: int = 512, limit: int | None = None) -> dict:
@@ -53,9 +85,25 @@ def read_all(source, batch_size: int = 512, limit: int | None = None) -> dict:
     return {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
 
 
+def model_inputs(batch: dict):
+    """What the model reads: the precomputed ``embedding`` if the data have one, else ``tokens``."""
+    return batch["embedding"] if "embedding" in batch else batch["tokens"]
+
+
 def targets(batch: dict, target: str) -> tuple[jax.Array, jax.Array]:
-    """(tokens, targets [n, 40]) for the target mode; ``per_rater`` gives K rows per item."""
-    tokens, ratings = batch["tokens"], batch["ratings"].astype(jnp.float32)
+    """(inputs, targets [n, 40]) for the target mode; ``per_rater`` gives K rows per item.
+
+    Real datasets pad ``ratings`` with ``MISSING`` (items have different numbers of raters;
+    GoEmotions leaves uncovered categories unrated): ``mean`` is then the mean of the raters
+    present, and missing entries are 0 in the targets and 0 in :func:`target_mask`.
+    """
+    tokens, ratings = model_inputs(batch), batch["ratings"]
+    if "num_raters" in batch:
+        ratings = jnp.where(ratings >= 0, ratings, 0).astype(jnp.float32)
+        if target == "mean":
+            count = jnp.sum(batch["ratings"] >= 0, axis=1).astype(jnp.float32)
+            return tokens, jnp.sum(ratings, axis=1) / jnp.maximum(count, 1.0)
+    ratings = ratings.astype(jnp.float32)
     if target == "mean":
         return tokens, jnp.mean(ratings, axis=1)
     if target == "per_rater":
@@ -65,3 +113,16 @@ def targets(batch: dict, target: str) -> tuple[jax.Array, jax.Array]:
     if rater >= ratings.shape[1]:
         raise ValueError(f"target {target!r}: the data has only {ratings.shape[1]} raters")
     return tokens, ratings[:, rater]
+
+
+def target_mask(batch: dict, target: str) -> jax.Array:
+    """Which targets of :func:`targets` are real: ``[40]`` ones for complete ratings, else
+    ``[rows, 40]`` with 0 where no rater rated (a missing rater, an uncovered category)."""
+    if "num_raters" not in batch:
+        return jnp.ones((batch["ratings"].shape[-1],), jnp.float32)
+    present = batch["ratings"] >= 0
+    if target == "mean":
+        return jnp.any(present, axis=1).astype(jnp.float32)
+    if target == "per_rater":
+        return present.reshape(-1, present.shape[-1]).astype(jnp.float32)
+    return present[:, int(target.split(":")[1])].astype(jnp.float32)

@@ -18,6 +18,7 @@ import jax
 from flax import nnx
 
 from emojax import config as config_lib
+from emojax.models import get_head
 from emojax.models.registry import describe, get_architecture
 from emojax.tracking import Tracker
 from emojax.train import baselines, checkpoint, data, evaluate, loop
@@ -28,6 +29,10 @@ MAIN_KEYS = ("spearman_mean", "pearson_mean", "mae_mean", "rmse_mean", "kappa_qw
 
 def run(cfg: TrainConfig, workdir: str, *, stop_after_steps: int | None = None, progress: bool = True) -> dict | None:
     """Train and evaluate; returns the ``eval.json`` contents (None if stopped early)."""
+    if data.is_real(cfg):  # downloaded data: no latent truth, raters vary per item
+        from emojax.train import real
+
+        return real.run(cfg, workdir, stop_after_steps=stop_after_steps, progress=progress)
     loop.resolve_model(cfg)  # a bad model name or model_config fails here, before any I/O
     train_src, test_src = data.sources(cfg)
     test = data.read_all(test_src)
@@ -68,16 +73,16 @@ def _evaluate(built: loop.Built, test: dict, key, n_bootstrap: int) -> dict:
 
 
 def _baselines(cfg: TrainConfig, train_src, test: dict, key, progress: bool) -> dict:
-    """The bag of words through the same head, link and loop; its closed-form ridge twin on
-    the raters' mean; the single-label head on the same architecture."""
-    steps = cfg.baseline_steps or cfg.steps
-    bow_cfg = dataclasses.replace(cfg, model="bag_of_words", model_config={})
-    bow, _ = loop.fit(bow_cfg, train_src, None, steps=steps, tag="bag_of_words/", progress=progress)
-    out = {"bag_of_words": _evaluate(bow, test, jax.random.fold_in(key, 1), cfg.n_bootstrap)}
+    """The bag-of-words ridge (read out like the estimator when it has a rater link) and the
+    single-label head on the same architecture."""
     train = data.read_all(train_src)
-    ridge = baselines.fit_bow(*baselines.targets_numpy(train["tokens"], train["ratings"], cfg.target))
-    out["bag_of_words_ridge"] = evaluate.evaluate(ridge(test["tokens"]), test["intensities"], test["ratings"], jax.random.fold_in(key, 3), cfg.n_bootstrap)
-    single, _ = loop.fit(cfg, train_src, None, head_name="single_label", steps=steps, tag="single_label/", progress=progress)
+    tokens, y = baselines.targets_numpy(train["tokens"], train["ratings"], cfg.target)
+    bow = baselines.fit_bow(tokens, y, link=loop.uses_link(cfg, get_head(cfg.head)))
+    pred, rated = bow(test["tokens"])
+    out = {"bag_of_words": evaluate.evaluate(pred, test["intensities"], test["ratings"], jax.random.fold_in(key, 1), cfg.n_bootstrap, rated=rated)}
+    single, _ = loop.fit(
+        cfg, train_src, None, head_name="single_label", steps=cfg.baseline_steps or cfg.steps, tag="single_label/", progress=progress
+    )
     out["single_label"] = _evaluate(single, test, jax.random.fold_in(key, 2), cfg.n_bootstrap)
     return out
 

@@ -21,7 +21,6 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from emojax import taxonomy
 from emojax.models import get_architecture, get_head, link
 from emojax.models.heads import Head
 from emojax.train import checkpoint
@@ -84,17 +83,19 @@ def make_step(built: Built, target: str, absent_prior: float = 0.0) -> Callable:
     :mod:`emojax.models.link`); 0 leaves the head's loss alone.
     """
     graphdef, head = built.graphdef, built.head
-    category_mask = jnp.ones((taxonomy.NUM_CATEGORIES,), jnp.float32)
 
     def step(state, batch):
         model, optimizer = nnx.merge(graphdef, state)
         tokens, y = data_lib.targets(batch, target)
+        # 1 where a rater rated: all of them for the simulated data; real data miss raters
+        # and (GoEmotions) categories (emojax.train.data.target_mask).
+        category_mask = jnp.broadcast_to(data_lib.target_mask(batch, target), y.shape)
 
         def loss_fn(model):
             raw = model(tokens, language.mask(tokens), deterministic=False)
             loss = head.loss(raw, y, category_mask)
             if absent_prior:
-                loss = loss + absent_prior * jnp.mean(head.value(raw) * category_mask[None, :])
+                loss = loss + absent_prior * jnp.mean(head.value(raw) * category_mask)
             return loss
 
         loss, grads = nnx.value_and_grad(loss_fn)(model)
