@@ -1,12 +1,11 @@
-"""``bag_of_words``: a linear model of word counts, the baseline every estimator must beat.
+"""``bag_of_words``: a linear model of word counts, trainable through the estimator's loop.
 
-It reads which words occur and nothing about their order, so it is exactly the "word
-lookup" the simulated language is built to defeat (negation, irony, other people's
-feelings). Trained through the same head, rater link and loop as any other architecture,
-the only thing it lacks is context: the gap between it and a contextual estimator measures
-how much of the task needs context, and with negation and irony switched off it should
-close. (:func:`emojax.train.baselines.fit_bow` is the closed-form ridge twin, on the raters'
-mean directly.)
+It reads which words occur and nothing about their order, so it is the "word lookup" a
+contextual estimator must beat. Trained through the same head and loop as any other
+architecture, the only thing it lacks is context; the real-data trainer
+(:mod:`emojax.train.real`) uses it as the text baseline over a learned tokenizer's
+vocabulary. On simulated data the baseline is its closed-form twin,
+:func:`emojax.train.baselines.fit_bow` (ridge, read out like the estimator).
 """
 
 from __future__ import annotations
