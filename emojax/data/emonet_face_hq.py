@@ -345,7 +345,7 @@ def parse(manual_dir: str, cfg: EmonetFaceHqConfig, bad: BadRows) -> Parsed:
     return Parsed(splits, metadata, k_max, len(models), dim)
 
 
-class EmonetFaceHq(tfds.core.GeneratorBasedBuilder):
+class EmonetFaceHq(manual.ParsedBuilder):
     """Builder of ``emonet_face_hq`` from parsed files; use :func:`build`, which parses and is atomic."""
 
     VERSION = tfds.core.Version(VERSION)
@@ -354,11 +354,7 @@ class EmonetFaceHq(tfds.core.GeneratorBasedBuilder):
         "Put hq.csv (laion/emonet-face-hq on Hugging Face) and your image embeddings "
         "(embeddings.npz, or embeddings.npy + embeddings.txt) in one folder; see docs/datasets.md."
     )
-
-    def __init__(self, *, parsed: Parsed, **kwargs):
-        self._parsed = parsed
-        kwargs.setdefault("file_format", "array_record")
-        super().__init__(**kwargs)
+    HOMEPAGE = "https://huggingface.co/datasets/laion/emonet-face-hq"
 
     def _info(self) -> tfds.core.DatasetInfo:
         p, n_cat = self._parsed, taxonomy.NUM_CATEGORIES
@@ -372,22 +368,7 @@ class EmonetFaceHq(tfds.core.GeneratorBasedBuilder):
                 shape=(p.num_models, n_cat), dtype=np.float32, doc="Model annotators (metadata model_annotators); -1 = not rated."
             ),
         })  # fmt: skip
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__.split("\n\n")[0],
-            features=features,
-            metadata=tfds.core.MetadataDict(p.metadata),
-            homepage="https://huggingface.co/datasets/laion/emonet-face-hq",
-            disable_shuffling=True,
-        )
-
-    def _split_generators(self, dl_manager):
-        del dl_manager  # the files were parsed before the build (errors raise before any write)
-        return {split: self._generate_examples(split) for split in manual.SPLITS}
-
-    def _generate_examples(self, split: str):
-        for i, example in enumerate(self._parsed.splits[split]):
-            yield i, example
+        return self._dataset_info(features, __doc__.split("\n\n")[0])
 
 
 def build(manual_dir, data_dir, *, on_bad_row: str = "error", **options) -> manual.Built:
@@ -404,11 +385,8 @@ def build(manual_dir, data_dir, *, on_bad_row: str = "error", **options) -> manu
     hq = os.path.join(manual_dir, HQ_CSV)
     if not os.path.exists(hq):
         raise FileNotFoundError(f"{manual_dir}: no {HQ_CSV} (see docs/datasets.md for the layout)")
-    files = (hq, *find_embeddings(manual_dir))
-    fp = manual.fingerprint(NAME, VERSION, dataclasses.asdict(cfg) | {"on_bad_row": on_bad_row}, files)
-    done = manual.existing(data_dir, NAME, fp, VERSION)
-    if done is not None:
-        return done
-    parsed = parse(manual_dir, cfg, bad)
-    parsed.metadata["fingerprint"] = fp
-    return manual.build(EmonetFaceHq, parsed, name=NAME, digest=fp["digest"], version=VERSION, data_dir=data_dir, manual_dir=manual_dir)
+    return manual.build_or_reuse(
+        EmonetFaceHq, name=NAME, version=VERSION, options=dataclasses.asdict(cfg) | {"on_bad_row": on_bad_row},
+        files=(hq, *find_embeddings(manual_dir)), parse=lambda: parse(manual_dir, cfg, bad), data_dir=data_dir,
+        manual_dir=manual_dir,
+    )  # fmt: skip

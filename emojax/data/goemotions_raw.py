@@ -279,7 +279,7 @@ def _tokenizer(manual_dir: str, cfg: GoemotionsRawConfig, train_texts: list[str]
     return tok, f"trained on the train split's {len(train_texts)} texts (WordPiece, vocab_size={cfg.vocab_size}, min_frequency={cfg.min_frequency})"
 
 
-class GoemotionsRaw(tfds.core.GeneratorBasedBuilder):
+class GoemotionsRaw(manual.ParsedBuilder):
     """Builder of ``goemotions_raw`` from parsed files; use :func:`build`, which parses and is atomic."""
 
     VERSION = tfds.core.Version(VERSION)
@@ -288,11 +288,7 @@ class GoemotionsRaw(tfds.core.GeneratorBasedBuilder):
         "Put goemotions_1.csv, goemotions_2.csv, goemotions_3.csv (google-research GoEmotions, raw release) "
         "in one folder; see docs/datasets.md."
     )
-
-    def __init__(self, *, parsed: Parsed, **kwargs):
-        self._parsed = parsed
-        kwargs.setdefault("file_format", "array_record")
-        super().__init__(**kwargs)
+    HOMEPAGE = "https://github.com/google-research/google-research/tree/master/goemotions"
 
     def _info(self) -> tfds.core.DatasetInfo:
         p, n_cat = self._parsed, taxonomy.NUM_CATEGORIES
@@ -305,22 +301,7 @@ class GoemotionsRaw(tfds.core.GeneratorBasedBuilder):
             "num_raters": tfds.features.Scalar(dtype=np.int32),
             "labels": tfds.features.Tensor(shape=(len(LABELS),), dtype=np.float32, doc="Share of raters marking each of the 28 labels."),
         })  # fmt: skip
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__.split("\n\n")[0],
-            features=features,
-            metadata=tfds.core.MetadataDict(p.metadata),
-            homepage="https://github.com/google-research/google-research/tree/master/goemotions",
-            disable_shuffling=True,
-        )
-
-    def _split_generators(self, dl_manager):
-        del dl_manager  # the files were parsed before the build (errors raise before any write)
-        return {split: self._generate_examples(split) for split in manual.SPLITS}
-
-    def _generate_examples(self, split: str):
-        for i, example in enumerate(self._parsed.splits[split]):
-            yield i, example
+        return self._dataset_info(features, __doc__.split("\n\n")[0])
 
 
 def build(manual_dir, data_dir, *, on_bad_row: str = "error", **options) -> manual.Built:
@@ -338,13 +319,8 @@ def build(manual_dir, data_dir, *, on_bad_row: str = "error", **options) -> manu
     tok = cfg.tokenizer or os.path.join(manual_dir, "tokenizer.json")
     if os.path.exists(tok):
         files.append(tok)
-    fp = manual.fingerprint(NAME, VERSION, dataclasses.asdict(cfg) | {"on_bad_row": on_bad_row}, files)
-    done = manual.existing(data_dir, NAME, fp, VERSION)
-    if done is not None:
-        return done
-    parsed = parse(manual_dir, cfg, bad)
-    parsed.metadata["fingerprint"] = fp
-    return manual.build(
-        GoemotionsRaw, parsed, name=NAME, digest=fp["digest"], version=VERSION, data_dir=data_dir,
-        manual_dir=manual_dir, extra_files={"tokenizer.json": parsed.tokenizer_json},
+    return manual.build_or_reuse(
+        GoemotionsRaw, name=NAME, version=VERSION, options=dataclasses.asdict(cfg) | {"on_bad_row": on_bad_row},
+        files=files, parse=lambda: parse(manual_dir, cfg, bad), data_dir=data_dir, manual_dir=manual_dir,
+        extra_files=lambda parsed: {"tokenizer.json": parsed.tokenizer_json},
     )  # fmt: skip

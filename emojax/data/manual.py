@@ -126,6 +126,56 @@ def build(
     return Built(name, final, read_metadata(final))
 
 
+class ParsedBuilder(tfds.core.GeneratorBasedBuilder):
+    """A TFDS builder over files already parsed in memory: every bad row has raised (or been
+    counted) before TFDS writes anything. Subclasses set ``VERSION``, ``HOMEPAGE`` and
+    ``_info`` (through :meth:`_dataset_info`); ``parsed`` has ``splits`` and ``metadata``."""
+
+    HOMEPAGE = ""
+
+    def __init__(self, *, parsed, **kwargs):
+        self._parsed = parsed
+        # TFRECORD (TFDS's default) needs TensorFlow to write; array_record does not.
+        kwargs.setdefault("file_format", "array_record")
+        super().__init__(**kwargs)
+
+    def _dataset_info(self, features: tfds.features.FeaturesDict, description: str) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=description,
+            features=features,
+            metadata=tfds.core.MetadataDict(self._parsed.metadata),
+            homepage=self.HOMEPAGE,
+            disable_shuffling=True,
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # the files were parsed before the build
+        return {split: self._generate_examples(split) for split in SPLITS}
+
+    def _generate_examples(self, split: str):
+        for i, example in enumerate(self._parsed.splits[split]):
+            yield i, example
+
+
+def build_or_reuse(
+    builder_cls, *, name: str, version: str, options: Mapping[str, Any], files: Iterable[str], parse, data_dir: str,
+    manual_dir: str, extra_files=lambda parsed: None,
+) -> Built:
+    """The build of these ``files`` and ``options`` if one exists, else ``parse()`` them and
+    :func:`build` (``extra_files(parsed)``: files to store beside the data)."""
+    fp = fingerprint(name, version, options, files)
+    done = existing(data_dir, name, fp, version)
+    if done is not None:
+        return done
+    parsed = parse()
+    parsed.metadata["fingerprint"] = fp
+    return build(
+        builder_cls, parsed, name=name, digest=fp["digest"], version=version, data_dir=data_dir, manual_dir=manual_dir,
+        extra_files=extra_files(parsed),
+    )  # fmt: skip
+
+
 def load(path: str, split: str):
     """Random-access source of ``split`` of the dataset built at ``path`` (a version directory)."""
     if not os.path.exists(os.path.join(path, "dataset_info.json")):
