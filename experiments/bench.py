@@ -8,6 +8,14 @@ transformer, the EmoNet-Face embedding heads at batch 32 and 256, and their PyTo
 against the fp32 matmul peak measured in the same run; see :mod:`emojax.bench.estimator`.
 Each configuration is timed in a fresh interpreter unless ``--same-process``.
 
+    taskset -c 0 python -m experiments.bench grpo --out FILE.json [--quick] [--no-trl]
+        [--chunk K] [--calls N] [--trl-steps N] [--seeds S] [--seed-strategy vmap|map|auto]
+        [--same-process]
+
+``grpo``: one GRPO step (4 prompts x 8 completions x 32 new tokens, then one update) of the
+2x64 and 4x256 policies and the 2x64 step for 16 seeds in one program, against TRL's
+``GRPOTrainer`` on the same shapes when TRL is installed; see :mod:`emojax.bench.grpo`.
+
 Timings are taken on one thread: start the process on one core (``taskset -c 0``; if it
 was started on several, it pins itself to the first of them), XLA's CPU backend is told to
 use one thread (``XLA_FLAGS`` is set before JAX is imported; the process re-executes itself
@@ -62,7 +70,13 @@ def main(argv=None) -> dict:
     est.add_argument("--min-steps", type=int, default=50, help="steps timed per configuration, at least")
     est.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
     est.add_argument("--same-process", action="store_true", help="time every configuration in this process")
+    grpo = sub.add_parser("grpo", help="one GRPO step of emojax against TRL's GRPOTrainer")
+    _grpo_args(grpo)
     args = parser.parse_args(argv)
+    if args.benchmark == "grpo":
+        from emojax.bench import grpo as grpo_bench  # after XLA_FLAGS were set
+
+        return grpo_bench.main(args)
 
     # Imported here, after the launcher had the chance to set XLA_FLAGS.
     from emojax import config
@@ -79,6 +93,20 @@ def main(argv=None) -> dict:
     print(estimator.table(result))
     print(f"[bench] -> {args.out}")
     return result
+
+
+def _grpo_args(parser) -> None:
+    """The ``grpo`` subcommand's options (see :func:`emojax.bench.grpo.run_grpo`)."""
+    parser.add_argument("--out", required=True, help="where the JSON goes (written atomically)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, no TRL (a smoke test, not a measurement)")
+    parser.add_argument("--chunk", type=int, default=8, help="steps per run_chunk call (checkpoint_every)")
+    parser.add_argument("--calls", type=int, default=7, help="timed calls per configuration")
+    parser.add_argument("--trl-steps", type=int, default=10, help="timed TRL steps per configuration")
+    parser.add_argument("--seeds", type=int, default=16, help="seeds of the one-program entry")
+    parser.add_argument("--seed-strategy", default="map", choices=("vmap", "map", "auto"),
+                        help="how the seeds entry runs its seeds (map: fastest on one CPU core, measured)")
+    parser.add_argument("--no-trl", action="store_true", help="skip TRL's GRPOTrainer")
+    parser.add_argument("--same-process", action="store_true", help="time every configuration in this process")
 
 
 if __name__ == "__main__":

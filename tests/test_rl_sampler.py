@@ -169,3 +169,62 @@ def test_config_names_the_bad_field():
     for field, value in bad.items():
         with pytest.raises(ValueError, match=f"SamplerConfig.{field}"):
             sampler.SamplerConfig(**{field: value})
+
+
+def _groups(g: int = 3):
+    """The four prompts, each repeated ``g`` times (prompt-major, as a GRPO rollout lays
+    them out)."""
+    return np.repeat(PROMPTS, g, axis=0), np.repeat(PROMPT_MASK, g, axis=0)
+
+
+def test_shared_prompt_sampling_equals_per_row_prefill():
+    """Prefilling each group's prompt once and repeating its cache draws the same tokens
+    with the same log-probs as prefilling every row (padded prompts included)."""
+    graphdef, state = _model()
+    tokens, mask = _groups()
+    cfg = sampler.SamplerConfig(max_new_tokens=N, temperature=0.7)
+    every = sampler.sample(graphdef, state, jax.random.key(3), tokens, mask, cfg)
+    shared = sampler.sample(graphdef, state, jax.random.key(3), tokens, mask, cfg, shared_prompt=3)
+    np.testing.assert_array_equal(shared.tokens, every.tokens)
+    np.testing.assert_array_equal(shared.completion_mask, every.completion_mask)
+    np.testing.assert_allclose(shared.logprobs, every.logprobs, atol=1e-5)
+    with pytest.raises(ValueError, match="does not divide"):
+        sampler.sample(graphdef, state, jax.random.key(3), tokens, mask, cfg, shared_prompt=5)
+
+
+def test_shared_prompt_logprobs_and_gradients_equal_the_full_forward():
+    """The shared-prefix forward (each prompt once per group) gives the teacher-forced
+    log-probs, entropies and parameter gradients of the full forward over every row, with
+    padded prompts and completions that end early."""
+    graphdef, state = _model()
+    g = 3
+    tokens, mask = _groups(g)
+    rollout = sampler.sample(graphdef, state, jax.random.key(4), tokens, mask,
+                             sampler.SamplerConfig(max_new_tokens=N))
+    full_mask = np.asarray(rollout.mask).copy()
+    full_mask[::2, -3:] = False  # some completions stop early
+    weights = jnp.linspace(-1.0, 1.0, N)
+
+    def loss(params, shared):
+        logp, ent = sampler.token_logprobs(graphdef, params, rollout.tokens, full_mask, 1.0, num_completion=N,
+                                           with_entropy=True, shared_prompt=shared)
+        return jnp.sum(logp * weights[None, :]) + 0.1 * jnp.sum(ent), (logp, ent)
+
+    (l1, (lp1, e1)), g1 = jax.value_and_grad(loss, has_aux=True)(state, 1)
+    (l3, (lp3, e3)), g3 = jax.value_and_grad(loss, has_aux=True)(state, g)
+    np.testing.assert_allclose(lp3, lp1, atol=1e-5)
+    np.testing.assert_allclose(e3, e1, atol=1e-5)
+    np.testing.assert_allclose(float(l3), float(l1), rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g3)):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(lp1, np.where(full_mask[:, -N:], rollout.logprobs, 0.0), atol=1e-5)
+
+
+def test_categorical_draws_what_jax_random_categorical_draws():
+    """The sampler's argmax-free categorical is jax's draw for the same key, also with
+    filtered (-inf) logits and exact ties."""
+    logits = jax.random.normal(jax.random.key(0), (64, 50))
+    logits = logits.at[:, ::3].set(-jnp.inf).at[0].set(0.0)  # row 0: all tied
+    for k in range(5):
+        key = jax.random.key(k)
+        np.testing.assert_array_equal(sampler.categorical(key, logits), jax.random.categorical(key, logits, axis=-1))

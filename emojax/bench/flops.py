@@ -40,3 +40,48 @@ def text_transformer_forward_flops(cfg: TextTransformer.Config, outputs_per_cate
     per_token = 4 * 2 * d * d + 2 * 2 * t * d + 2 * 2 * d * m
     head = 2 * d * cfg.hidden + 2 * cfg.hidden * taxonomy.NUM_CATEGORIES * outputs_per_category
     return cfg.num_layers * t * per_token + head
+
+
+def policy_forward_flops(cfg, *, rows: int, attention_pairs: int, logit_rows: int) -> int:
+    """Forward FLOPs of the GRPO policy (:class:`emojax.rl.policy.PolicyConfig`), by hand.
+
+    Args:
+      rows: token rows that go through the layers.
+      attention_pairs: (query, key) pairs whose score is computed, per head (masked pairs
+        that are computed count: XLA computes the whole rectangle).
+      logit_rows: rows that go through the output projection.
+
+    Per layer and row: the q, k, v and output projections ``2 D (H + 2 KV + H) hd`` and the
+    SwiGLU MLP ``3 * 2 D F``; per layer and pair: the score and the weighted sum, ``2 * 2 hd``
+    per query head; per logit row: ``2 D V``. Not counted: embedding lookups, norms,
+    rotary, softmax, biases, the loss, the optimizer.
+    """
+    d, f, hd = cfg.d_model, cfg.mlp_dim, cfg.head_size
+    proj = 2 * d * (2 * cfg.num_heads + 2 * cfg.num_kv_heads) * hd
+    dense = cfg.num_layers * rows * (proj + 3 * 2 * d * f)
+    attention = cfg.num_layers * attention_pairs * cfg.num_heads * 2 * 2 * hd
+    return dense + attention + logit_rows * 2 * d * cfg.vocab_size
+
+
+def grpo_update_flops(cfg, *, num_prompts: int, group_size: int, prompt_len: int, new_tokens: int,
+                      share_prompt: bool = True) -> dict:
+    """FLOPs of one GRPO update (mu = 1, beta = 0: one forward and one backward pass) on
+    ``num_prompts x group_size`` completions of ``new_tokens`` after ``prompt_len`` tokens.
+
+    ``share_prompt`` counts what emojax computes with :attr:`GRPOConfig.share_prompt`: each
+    prompt once (``n P`` rows; prompts attend to themselves, completions to their prompt and
+    themselves); otherwise every row is ``P + N`` tokens long (what TRL computes). Logits are
+    computed for the ``N`` scored slots of each completion. ``train`` is 3 x forward: the
+    weight gradients and the input gradients (the first layer's input is the trained token
+    embedding, so every input gradient is needed).
+
+    Returns ``{"forward", "train", "rows", "attention_pairs"}``.
+    """
+    n, g, p, t = num_prompts, group_size, prompt_len, new_tokens
+    b = n * g
+    if share_prompt:
+        rows, pairs = n * p + b * t, n * p * p + b * t * (p + t)
+    else:
+        rows, pairs = b * (p + t), b * (p + t) ** 2
+    forward = policy_forward_flops(cfg, rows=rows, attention_pairs=pairs, logit_rows=b * t)
+    return {"forward": forward, "train": 3 * forward, "rows": rows, "attention_pairs": pairs}

@@ -10,6 +10,19 @@ seeds, so the cache is a plain pytree (:class:`KVCache`) passed in and returned,
 mutable module variable. The module itself holds parameters only; :func:`init` and
 :func:`apply` give the pure ``(graphdef, state)`` view that ``jit``/``vmap``/``scan`` carry.
 
+How it is laid out for XLA:CPU (measured on one core; see :mod:`emojax.bench.grpo`):
+
+* Every dense layer sees 2-D activations ``[B*T, D]``. On 3-D ``[B, T, D]`` inputs the
+  weight gradient contracts two axes, and XLA:CPU transposed the activation gradient to
+  ``[F, B, T]`` and fell back to a slow GEMM: a 4-layer d=256 update took twice as long.
+* Attention runs head-major (``[B, heads, T, hd]``), and the cache is stored that way, one
+  buffer per layer (``[B, kv_heads, S, hd]``): the score and value matmuls read the cache
+  in place, and a decode step writes one slot per row instead of transposing, stacking and
+  slicing the whole cache (what made a cached decode step cost 2.5x a cache-less forward).
+* The rotary tables are computed once per call and kept out of XLA's fusions
+  (:func:`_materialize`): fused, ``sin``/``cos`` and the positions' cumulative sum were
+  recomputed for every element of every q/k projection.
+
 Padding. ``mask`` [B, T] says which tokens are real. A key is visible to a query when it is
 real and sits at or before the query's slot, so left-, right- or mid-padded rows all work;
 ``positions`` (see :func:`positions_from_mask`) count real tokens only, so a prompt gets the
@@ -106,10 +119,10 @@ PRESETS: dict[str, PolicyConfig] = {
 
 
 class KVCache(NamedTuple):
-    """Keys and values of every layer, stacked so the cache is one pytree for ``lax.scan``."""
+    """Keys and values of every layer, one buffer per layer, head-major (see the module doc)."""
 
-    k: jax.Array  # [layers, B, S, kv_heads, head_dim] float32, after rotary
-    v: jax.Array  # [layers, B, S, kv_heads, head_dim] float32
+    k: tuple[jax.Array, ...]  # per layer [B, kv_heads, S, head_dim] float32, after rotary
+    v: tuple[jax.Array, ...]  # per layer [B, kv_heads, S, head_dim] float32
     mask: jax.Array  # [B, S] bool: the slot holds a real token
     index: jax.Array  # [B] int32: the next slot each row writes
 
@@ -117,10 +130,10 @@ class KVCache(NamedTuple):
 def init_cache(cfg: PolicyConfig, batch: int, length: int, dtype=jnp.float32) -> KVCache:
     """An empty cache of ``length`` slots. Writes past the end are clamped by XLA: size it
     for prompt plus completion."""
-    shape = (cfg.num_layers, batch, length, cfg.num_kv_heads, cfg.head_size)
+    shape = (batch, cfg.num_kv_heads, length, cfg.head_size)
     return KVCache(
-        k=jnp.zeros(shape, dtype),
-        v=jnp.zeros(shape, dtype),
+        k=tuple(jnp.zeros(shape, dtype) for _ in range(cfg.num_layers)),
+        v=tuple(jnp.zeros(shape, dtype) for _ in range(cfg.num_layers)),
         mask=jnp.zeros((batch, length), bool),
         index=jnp.zeros((batch,), jnp.int32),
     )
@@ -131,57 +144,153 @@ def positions_from_mask(mask: jax.Array) -> jax.Array:
     return jnp.maximum(jnp.cumsum(mask.astype(jnp.int32), axis=-1) - 1, 0)
 
 
-def _write(buf: jax.Array, update: jax.Array, index: jax.Array) -> jax.Array:
-    """Row ``b`` of ``update`` [B, T, ...] into ``buf`` [B, S, ...] at slot ``index[b]``."""
-    return jax.vmap(lambda b, u, i: jax.lax.dynamic_update_slice_in_dim(b, u, i, axis=0))(buf, update, index)
+def _write(buf: jax.Array, update: jax.Array, index: jax.Array, axis: int = 0) -> jax.Array:
+    """Row ``b`` of ``update`` [B, ..., T, ...] into ``buf`` [B, ..., S, ...] at slot
+    ``index[b]`` of ``axis`` (counted without the batch axis)."""
+    return jax.vmap(lambda b, u, i: jax.lax.dynamic_update_slice_in_dim(b, u, i, axis=axis))(buf, update, index)
+
+
+def _materialize(x: jax.Array) -> jax.Array:
+    """``x`` [..., n] float, unchanged (a product with the identity is exact), but as the
+    output of a matmul, which XLA computes once. Left to XLA:CPU's fusion, the rotary
+    tables (and the positions' cumulative sum under them) were recomputed inside every
+    q/k fusion, forward and backward; ``optimization_barrier`` does not stop that on CPU
+    (the barrier is gone before fusion runs)."""
+    eye = jnp.eye(x.shape[-1], dtype=x.dtype)
+    return jnp.einsum("...i,ij->...j", x, eye, precision=jax.lax.Precision.HIGHEST)
+
+
+@jax.custom_vjp
+def _matmul(x: jax.Array, w: jax.Array) -> jax.Array:
+    return jnp.dot(x, w)
+
+
+def _matmul_fwd(x, w):
+    return jnp.dot(x, w), (x, w)
+
+
+def _matmul_bwd(res, g):
+    x, w = res
+    dx = jax.lax.dot_general(g, w, (((1,), (1,)), ((), ())))
+    if w.shape[0] <= w.shape[1]:
+        dw = jax.lax.dot_general(x, g, (((0,), (0,)), ((), ())))
+    else:
+        # XLA:CPU's GEMM with a transposed left operand is slow for tall outputs ([1024, 256]:
+        # 90 GFLOP/s, against 170 for [256, 1024]); compute the wide one and transpose it.
+        # The barrier keeps XLA from folding the transpose back into the dot.
+        dw = jnp.transpose(jax.lax.optimization_barrier(jax.lax.dot_general(g, x, (((0,), (0,)), ((), ())))))
+    return dx, dw
+
+
+_matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+
+def _dot_general(lhs, rhs, dimension_numbers, precision=None, **kwargs):
+    """``nnx.Linear``'s ``dot_general``: a 2-D ``[M, K] @ [K, N]`` goes through
+    :func:`_matmul` (same forward, weight gradient in the faster orientation); anything else
+    is ``lax.dot_general``."""
+    if lhs.ndim == 2 and rhs.ndim == 2 and dimension_numbers == (((1,), (0,)), ((), ())) and precision is None \
+            and not kwargs.get("preferred_element_type") and kwargs.get("out_sharding") is None:
+        return _matmul(lhs, rhs)
+    return jax.lax.dot_general(lhs, rhs, dimension_numbers, precision=precision, **kwargs)
+
+
+def _dense(cfg: PolicyConfig, rngs: nnx.Rngs):
+    """``nnx.Linear`` with HF's initialiser and :func:`_dot_general`."""
+    init = nnx.initializers.normal(cfg.init_std)
+    return functools.partial(nnx.Linear, kernel_init=init, dot_general=_dot_general, rngs=rngs)
 
 
 def _rotary(x: jax.Array, sin: jax.Array, cos: jax.Array) -> jax.Array:
-    """x [B, T, heads, hd]; sin, cos [B, T, hd/2]. HF's rotate-half convention."""
+    """x [B, T, heads, hd]; sin, cos [B, T, 1, hd/2]. HF's rotate-half convention."""
     x1, x2 = jnp.split(x, 2, axis=-1)
-    sin, cos = sin[:, :, None, :], cos[:, :, None, :]
     return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
 
 
 class Attention(nnx.Module):
     def __init__(self, cfg: PolicyConfig, *, rngs: nnx.Rngs):
-        init = nnx.initializers.normal(cfg.init_std)
+        dense = _dense(cfg, rngs)
         d, hd = cfg.d_model, cfg.head_size
         self.num_heads, self.num_kv_heads, self.head_dim = cfg.num_heads, cfg.num_kv_heads, hd
-        self.q_proj = nnx.Linear(d, cfg.num_heads * hd, use_bias=cfg.qkv_bias, kernel_init=init, rngs=rngs)
-        self.k_proj = nnx.Linear(d, cfg.num_kv_heads * hd, use_bias=cfg.qkv_bias, kernel_init=init, rngs=rngs)
-        self.v_proj = nnx.Linear(d, cfg.num_kv_heads * hd, use_bias=cfg.qkv_bias, kernel_init=init, rngs=rngs)
-        self.o_proj = nnx.Linear(cfg.num_heads * hd, d, use_bias=False, kernel_init=init, rngs=rngs)
+        self.q_proj = dense(d, cfg.num_heads * hd, use_bias=cfg.qkv_bias)
+        self.k_proj = dense(d, cfg.num_kv_heads * hd, use_bias=cfg.qkv_bias)
+        self.v_proj = dense(d, cfg.num_kv_heads * hd, use_bias=cfg.qkv_bias)
+        self.o_proj = dense(cfg.num_heads * hd, d, use_bias=False)
 
-    def __call__(self, x, sin, cos, allowed, kv=None, index=None):
-        """x [B, T, D]; allowed [B, T, S]; kv: this layer's (k, v) [B, S, KV, hd] or None.
-
-        Returns (out [B, T, D], (k, v) with this call's keys and values written at ``index``).
-        """
-        b, t, _ = x.shape
+    def _project(self, x2, b, t, sin, cos):
+        """Rows ``[b*t, D]`` -> head-major q [b, KV, G*t, hd] (query head h = kv * G + g
+        reads key/value head kv, HF's repeat_kv), k, v [b, KV, t, hd], rotary applied."""
         kvh, groups, hd = self.num_kv_heads, self.num_heads // self.num_kv_heads, self.head_dim
-        q = _rotary(self.q_proj(x).reshape(b, t, self.num_heads, hd), sin, cos)
-        k = _rotary(self.k_proj(x).reshape(b, t, kvh, hd), sin, cos)
-        v = self.v_proj(x).reshape(b, t, kvh, hd)
-        if kv is not None:
-            k, v = _write(kv[0], k, index), _write(kv[1], v, index)
-        q = q.reshape(b, t, kvh, groups, hd)
-        scores = jnp.einsum("btkgd,bskd->bkgts", q, k) / math.sqrt(hd)
+        q = _rotary(self.q_proj(x2).reshape(b, t, self.num_heads, hd), sin, cos)
+        k = _rotary(self.k_proj(x2).reshape(b, t, kvh, hd), sin, cos)
+        v = self.v_proj(x2).reshape(b, t, kvh, hd)
+        q = jnp.transpose(q, (0, 2, 1, 3)).reshape(b, kvh, groups * t, hd)
+        return q, jnp.transpose(k, (0, 2, 1, 3)), jnp.transpose(v, (0, 2, 1, 3))
+
+    def _attend(self, q, k, v, allowed):
+        """q [b, KV, G*t, hd], k, v [b, KV, s, hd], allowed [b, t, s] -> rows [b*t, H*hd]."""
+        b, t, s = allowed.shape
+        kvh, groups, hd = self.num_kv_heads, self.num_heads // self.num_kv_heads, self.head_dim
+        scores = (jnp.einsum("bkqd,bksd->bkqs", q, k) / math.sqrt(hd)).reshape(b, kvh, groups, t, s)
         # A finite floor, not -inf: a pad query with no visible key then averages instead of NaN.
         scores = jnp.where(allowed[:, None, None, :, :], scores, jnp.finfo(scores.dtype).min)
-        probs = jax.nn.softmax(scores, axis=-1)
-        out = jnp.einsum("bkgts,bskd->btkgd", probs, v).reshape(b, t, self.num_heads * hd)
-        return self.o_proj(out), (k, v)
+        probs = jax.nn.softmax(scores, axis=-1).reshape(b, kvh, groups * t, s)
+        out = jnp.einsum("bkqs,bksd->bkqd", probs, v).reshape(b, self.num_heads, t, hd)
+        return jnp.transpose(out, (0, 2, 1, 3)).reshape(b * t, self.num_heads * hd)
+
+    def __call__(self, x, sin, cos, allowed, kv=None, index=None):
+        """x [B, T, D] or [B*T, D] with T = ``allowed.shape[1]``; allowed [B, T, S]; kv:
+        this layer's (k, v) [B, KV, S, hd] or None.
+
+        Returns (out, shaped as x; (k, v) [B, KV, S, hd] with this call's keys and values
+        written at ``index``, or [B, KV, T, hd] without a cache).
+        """
+        b, t = allowed.shape[:2]
+        # 2-D rows, so that the weight gradients are plain GEMMs.
+        q, k, v = self._project(x.reshape(b * t, x.shape[-1]), b, t, sin, cos)
+        if kv is not None:
+            k, v = _write(kv[0], k, index, axis=1), _write(kv[1], v, index, axis=1)
+        return self.o_proj(self._attend(q, k, v, allowed)).reshape(x.shape), (k, v)
+
+    def grouped(self, x, shared: "_Shared"):
+        """The shared-prefix layout of :meth:`Policy.hidden_grouped`: x rows are ``n*P``
+        prompt rows then ``n*G*N`` continuation rows. Prompts attend to themselves; each
+        continuation to its group's prompt (keys and values repeated, so their gradients
+        add up over the group) and to itself."""
+        n, p, b, t, g = shared.n, shared.p, shared.b, shared.t, shared.group
+        qp, kp, vp = self._project(x[: n * p], n, p, shared.sin_p, shared.cos_p)
+        qc, kc, vc = self._project(x[n * p :], b, t, shared.sin_c, shared.cos_c)
+        out_p = self._attend(qp, kp, vp, shared.allowed_p)
+        k = jnp.concatenate([jnp.repeat(kp, g, axis=0), kc], axis=2)
+        v = jnp.concatenate([jnp.repeat(vp, g, axis=0), vc], axis=2)
+        out_c = self._attend(qc, k, v, shared.allowed_c)
+        return self.o_proj(jnp.concatenate([out_p, out_c], axis=0))
+
+
+class _Shared(NamedTuple):
+    """What every layer of a shared-prefix forward needs (see :meth:`Policy.hidden_grouped`)."""
+
+    n: int
+    p: int
+    b: int
+    t: int
+    group: int
+    sin_p: jax.Array
+    cos_p: jax.Array
+    sin_c: jax.Array
+    cos_c: jax.Array
+    allowed_p: jax.Array
+    allowed_c: jax.Array
 
 
 class MLP(nnx.Module):
     """SwiGLU: down(silu(gate(x)) * up(x))."""
 
     def __init__(self, cfg: PolicyConfig, *, rngs: nnx.Rngs):
-        init = nnx.initializers.normal(cfg.init_std)
-        self.gate_proj = nnx.Linear(cfg.d_model, cfg.mlp_dim, use_bias=False, kernel_init=init, rngs=rngs)
-        self.up_proj = nnx.Linear(cfg.d_model, cfg.mlp_dim, use_bias=False, kernel_init=init, rngs=rngs)
-        self.down_proj = nnx.Linear(cfg.mlp_dim, cfg.d_model, use_bias=False, kernel_init=init, rngs=rngs)
+        dense = _dense(cfg, rngs)
+        self.gate_proj = dense(cfg.d_model, cfg.mlp_dim, use_bias=False)
+        self.up_proj = dense(cfg.d_model, cfg.mlp_dim, use_bias=False)
+        self.down_proj = dense(cfg.mlp_dim, cfg.d_model, use_bias=False)
 
     def __call__(self, x):
         return self.down_proj(jax.nn.silu(self.gate_proj(x)) * self.up_proj(x))
@@ -199,6 +308,10 @@ class DecoderLayer(nnx.Module):
         x = x + h
         return x + self.mlp(self.post_attention_layernorm(x)), kv
 
+    def grouped(self, x, shared: _Shared):
+        x = x + self.self_attn.grouped(self.input_layernorm(x), shared)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
 
 class Policy(nnx.Module):
     """The decoder. Attribute names follow HF's module tree (see the module docstring)."""
@@ -209,9 +322,7 @@ class Policy(nnx.Module):
         self.embed_tokens = nnx.Embed(cfg.vocab_size, cfg.d_model, embedding_init=init, rngs=rngs)
         self.layers = nnx.List([DecoderLayer(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
         self.norm = nnx.RMSNorm(cfg.d_model, epsilon=cfg.rms_eps, rngs=rngs)
-        self.lm_head = (
-            None if cfg.tie_embeddings else nnx.Linear(cfg.d_model, cfg.vocab_size, use_bias=False, kernel_init=init, rngs=rngs)
-        )
+        self.lm_head = None if cfg.tie_embeddings else _dense(cfg, rngs)(cfg.d_model, cfg.vocab_size, use_bias=False)
 
     def __call__(
         self, tokens: jax.Array, positions: jax.Array, mask: jax.Array, cache: KVCache | None = None
@@ -224,12 +335,16 @@ class Policy(nnx.Module):
         returned cache has the new keys, values and mask, and ``index + T``.
         """
         b, t = tokens.shape
-        mask = mask.astype(bool)
-        half = self.cfg.head_size // 2
-        inv_freq = self.cfg.rope_theta ** (-jnp.arange(half, dtype=jnp.float32) / half)
-        angles = positions.astype(jnp.float32)[:, :, None] * inv_freq[None, None, :]
-        sin, cos = jnp.sin(angles), jnp.cos(angles)
+        x, cache = self.hidden(tokens, positions, mask, cache)
+        return self.logits(x).reshape(b, t, -1), cache
 
+    def hidden(
+        self, tokens: jax.Array, positions: jax.Array, mask: jax.Array, cache: KVCache | None = None
+    ) -> tuple[jax.Array, KVCache | None]:
+        """As :meth:`__call__`, but returns the final normalised hidden states ``[B*T, D]``
+        (row ``b * T + t``) instead of logits: :meth:`logits` of the rows that are needed."""
+        b, t = tokens.shape
+        mask = mask.astype(bool)
         if cache is None:
             key_mask, key_slot, query_slot = mask, jnp.arange(t), jnp.broadcast_to(jnp.arange(t), (b, t))
         else:
@@ -237,8 +352,9 @@ class Policy(nnx.Module):
             key_slot = jnp.arange(key_mask.shape[1])
             query_slot = cache.index[:, None] + jnp.arange(t)[None, :]
         allowed = key_mask[:, None, :] & (key_slot[None, None, :] <= query_slot[:, :, None])
+        sin, cos = self._rotary_tables(positions)
 
-        x = self.embed_tokens(tokens)
+        x = self.embed_tokens(tokens).reshape(b * t, self.cfg.d_model)
         ks, vs = [], []
         for i, layer in enumerate(self.layers):
             kv = None if cache is None else (cache.k[i], cache.v[i])
@@ -246,10 +362,61 @@ class Policy(nnx.Module):
             ks.append(k)
             vs.append(v)
         x = self.norm(x)
-        logits = self.embed_tokens.attend(x) if self.lm_head is None else self.lm_head(x)
         if cache is None:
-            return logits.astype(jnp.float32), None
-        return logits.astype(jnp.float32), KVCache(jnp.stack(ks), jnp.stack(vs), key_mask, cache.index + t)
+            return x, None
+        return x, KVCache(tuple(ks), tuple(vs), key_mask, cache.index + t)
+
+    def _rotary_tables(self, positions: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """sin, cos [B, T, 1, hd/2] of rotary positions [B, T]."""
+        half = self.cfg.head_size // 2
+        inv_freq = self.cfg.rope_theta ** (-jnp.arange(half, dtype=jnp.float32) / half)
+        angles = positions.astype(jnp.float32)[:, :, None, None] * inv_freq[None, None, None, :]
+        return _materialize(jnp.sin(angles)), _materialize(jnp.cos(angles))
+
+    def hidden_grouped(
+        self, prompt_tokens: jax.Array, prompt_mask: jax.Array, tokens: jax.Array, mask: jax.Array, group: int
+    ) -> jax.Array:
+        """The forward pass of ``n`` prompts each continued ``group`` times, with every
+        prompt computed once (GRPO's groups share their prompt).
+
+        Equal, up to float rounding, to :meth:`hidden` on the ``[n*group, P+N]`` rows
+        ``concat(repeat(prompt, group), continuation)`` (tested): the same masks and
+        positions, but the prompt's ``n*P`` rows go through every layer once instead of
+        ``group`` times, and gradients reaching them add up over their group.
+
+        Args:
+          prompt_tokens, prompt_mask: ``[n, P]``, one row per group.
+          tokens, mask: ``[n*group, N]`` continuations, group-major (rows ``i*group ..
+            (i+1)*group - 1`` continue prompt ``i``).
+          group: continuations per prompt.
+
+        Returns:
+          Final normalised hidden states ``[n*P + n*group*N, D]``: prompt ``i``'s slot ``j``
+          at row ``i*P + j``, continuation ``r``'s slot ``j`` at row ``n*P + r*N + j``.
+        """
+        n, p = prompt_tokens.shape
+        b, t = tokens.shape
+        if b != n * group:
+            raise ValueError(f"{b} continuations for {n} prompts x group {group}")
+        prompt_mask, mask = prompt_mask.astype(bool), mask.astype(bool)
+        full = jnp.concatenate([jnp.repeat(prompt_mask, group, axis=0), mask], axis=1)
+        positions = positions_from_mask(full)
+        sin_p, cos_p = self._rotary_tables(positions_from_mask(prompt_mask))
+        sin_c, cos_c = self._rotary_tables(positions[:, p:])
+        allowed_p = prompt_mask[:, None, :] & (jnp.arange(p)[None, None, :] <= jnp.arange(p)[None, :, None])
+        allowed_c = full[:, None, :] & (jnp.arange(p + t)[None, None, :] <= (p + jnp.arange(t))[None, :, None])
+        shared = _Shared(n, p, b, t, group, sin_p, cos_p, sin_c, cos_c, allowed_p, allowed_c)
+        d = self.cfg.d_model
+        x = jnp.concatenate([self.embed_tokens(prompt_tokens).reshape(n * p, d),
+                             self.embed_tokens(tokens).reshape(b * t, d)], axis=0)
+        for layer in self.layers:
+            x = layer.grouped(x, shared)
+        return self.norm(x)
+
+    def logits(self, x: jax.Array) -> jax.Array:
+        """Hidden states [..., D] -> logits [..., V] float32."""
+        logits = self.embed_tokens.attend(x) if self.lm_head is None else self.lm_head(x)
+        return logits.astype(jnp.float32)
 
 
 def init(cfg: PolicyConfig, key: jax.Array) -> tuple[nnx.GraphDef, nnx.State]:
@@ -285,6 +452,22 @@ def _init_state(cfg: PolicyConfig, key: jax.Array) -> nnx.State:
 def apply(graphdef: nnx.GraphDef, state: nnx.State, tokens, positions, mask, cache: KVCache | None = None):
     """The pure forward pass: :meth:`Policy.__call__` on ``nnx.merge(graphdef, state)``."""
     return nnx.merge(graphdef, state)(tokens, positions, mask, cache)
+
+
+def apply_hidden(graphdef: nnx.GraphDef, state: nnx.State, tokens, positions, mask, cache: KVCache | None = None):
+    """The pure :meth:`Policy.hidden`: final hidden states ``[B*T, D]`` and the cache."""
+    return nnx.merge(graphdef, state).hidden(tokens, positions, mask, cache)
+
+
+def apply_hidden_grouped(graphdef: nnx.GraphDef, state: nnx.State, prompt_tokens, prompt_mask, tokens, mask,
+                         group: int) -> jax.Array:
+    """The pure :meth:`Policy.hidden_grouped` (prompts computed once per group)."""
+    return nnx.merge(graphdef, state).hidden_grouped(prompt_tokens, prompt_mask, tokens, mask, group)
+
+
+def apply_logits(graphdef: nnx.GraphDef, state: nnx.State, hidden: jax.Array) -> jax.Array:
+    """The pure :meth:`Policy.logits`: the output projection of hidden states ``[..., D]``."""
+    return nnx.merge(graphdef, state).logits(hidden)
 
 
 def hf_parameter_map(cfg: PolicyConfig) -> dict[str, tuple[tuple[str | int, ...], bool]]:

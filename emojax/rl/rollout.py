@@ -115,7 +115,8 @@ def make_rollout(
         k_prompts, k_sample = jax.random.split(key)
         prompts = task.sample_prompts(k_prompts, groups)
         tokens, mask, state = constrain(repeat_prompts(prompts, g))
-        out = sampler.sample(graphdef, params, k_sample, tokens, mask, sampler_cfg)
+        out = sampler.sample(graphdef, params, k_sample, tokens, mask, sampler_cfg,
+                             shared_prompt=g if cfg.share_prompt else 1)
         base = from_rollout(out, tokens, mask)
         obs = task.observe(tokens, mask, state, base.completion_tokens, base.completion_mask, base.truncated)
         total, components = reward_fn(obs)

@@ -97,10 +97,12 @@ def make_update(
     (before clipping).
     """
     temperature = cfg.temperature
+    # Rows j, j + M, ... form micro-batch j, so a group of G rows keeps G / M of them together.
+    shared = cfg.group_size // cfg.micro_batches if cfg.share_prompt and cfg.group_size % cfg.micro_batches == 0 else 1
 
-    def logprobs(params, tokens, mask, entropy=False):
-        return sampler.token_logprobs(graphdef, params, tokens, mask, temperature,
-                                      num_completion=num_completion, with_entropy=entropy)
+    def logprobs(params, tokens, mask, entropy=False, shared_prompt=1):
+        return sampler.token_logprobs(graphdef, params, tokens, mask, temperature, num_completion=num_completion,
+                                      with_entropy=entropy, shared_prompt=shared_prompt)
 
     loss_kwargs = dict(
         loss_type=cfg.loss_type, epsilon_low=cfg.epsilon_low, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
@@ -110,7 +112,7 @@ def make_update(
 
     def micro_loss(params, mb, normalizer):
         batch, old_logp, ref_logp = mb
-        logp, entropy = logprobs(params, batch.tokens, batch.mask, entropy=True)
+        logp, entropy = logprobs(params, batch.tokens, batch.mask, entropy=True, shared_prompt=shared)
         if cfg.entropy_coef == 0:
             entropy = jax.lax.stop_gradient(entropy)  # a metric only
         loss, metrics = losses.policy_loss(
@@ -145,10 +147,12 @@ def make_update(
         mask_truncated = batch.truncated if cfg.mask_truncated_completions else None
         normalizer = losses.loss_normalizer(batch.completion_mask, loss_type=cfg.loss_type,
                                             max_completion_length=num_completion, mask_truncated=mask_truncated)
-        old_logp = None if cfg.mu == 1 else jax.lax.stop_gradient(logprobs(params, batch.tokens, batch.mask))
+        whole = cfg.group_size if cfg.share_prompt else 1  # the whole batch keeps its groups
+        old_logp = None if cfg.mu == 1 else jax.lax.stop_gradient(
+            logprobs(params, batch.tokens, batch.mask, shared_prompt=whole))
         ref_logp = None
         if cfg.beta > 0:
-            ref_logp = jax.lax.stop_gradient(logprobs(ref_params, batch.tokens, batch.mask))
+            ref_logp = jax.lax.stop_gradient(logprobs(ref_params, batch.tokens, batch.mask, shared_prompt=whole))
         micro = _split((batch, old_logp, ref_logp), cfg.micro_batches)
         body = lambda c, x: one_update(c, x, micro, normalizer)  # noqa: E731
         (params, opt_state), (metrics, bad) = jax.lax.scan(body, (params, opt_state), None, length=cfg.mu)

@@ -1,0 +1,263 @@
+"""GRPO on tasks with a known optimum: does the engine reach it, on every seed?
+
+    python -m experiments.grpo_tasks --task reverse|need_reply --preset smoke|tiny|default \\
+        --workdir DIR --seeds 4 [--set learning_rate=3e-3] [--set task.length=8]
+
+Why: a task whose optimum and random-policy rewards are exact turns "GRPO learns" into a
+number, the normalised score ``(R - R_random) / (R_opt - R_random)``: 0 is the uniform
+policy, 1 the optimum. :func:`run` trains all seeds in one program
+(:func:`emojax.rl.loop.train`: checkpoints, ``metrics.jsonl``, ``completions.jsonl``
+decoded to text), reads the reward curves back from ``metrics.jsonl`` (so a resumed run
+reports every step), scores them against the task's bounds and writes
+``results.json``. :mod:`.grpo_tasks_figures` draws them.
+
+The reward of a step is the mean default task reward of its ``num_prompts x group_size``
+completions on fresh prompts, sampled at the run's temperature (TRL's ``reward``). The
+*final* score averages the last :func:`final_window` steps, per seed and for the seeds'
+mean. The bounds are the task's own (:meth:`~emojax.rl.tasks.Task.optimum_reward` and
+:meth:`~emojax.rl.tasks.Task.random_policy_reward`), estimated on ``bound_prompts``
+prompts drawn with a key of their own; the random policy's standard error is reported
+beside it.
+
+Example (a notebook)::
+
+    from emojax.studies import grpo_tasks, grpo_tasks_figures
+    cfg = grpo_tasks.presets("reverse")["tiny"]
+    results = grpo_tasks.run("reverse", cfg, "/tmp/grpo_reverse", seeds=4)
+    grpo_tasks_figures.reward_figure(results)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from emojax import config as config_lib
+from emojax import tracking
+from emojax.rl import learner as learner_lib
+from emojax.rl import loop, tasks
+from emojax.rl import policy as policy_lib
+from emojax.rl.config import PRESETS as GRPO_PRESETS
+from emojax.rl.config import GRPOConfig
+from emojax.rl.tasks import reverse
+from emojax.world import vocab
+
+__all__ = ["TARGET", "TASKS", "bounds", "decoder", "final_window", "presets", "run", "task_config"]
+
+TASKS = ("reverse", "need_reply")
+TARGET = 0.9  # the issue's bar for the tiny preset: normalised mean reward >= 0.9
+BOUND_KEY = 20_240_401  # bounds use their own prompts, never the runs' keys
+
+# Per task and preset: changes to :data:`emojax.rl.config.PRESETS` (RL settings and model
+# sizes only) and to the task's config (its default otherwise). Measured on one loaded CPU
+# core: without an entropy bonus the policy collapses onto a few symbols long before it
+# learns to route (reverse, one seed, plateaus near 0.3 normalised after 1,200 steps);
+# with 0.1 and lr 1e-3 four seeds reach 0.875 after 1,500 steps (short of the issue's 0.9;
+# a linear decay gave 0.86). need_reply's 300-word vocabulary needs a smaller bonus (0.05
+# keeps it near uniform); it reaches about 0.4 in 550 steps: the optimum needs the reply
+# to copy a word from the prompt, and a reply chosen by the need alone scores 0.67 at most.
+# Reverse in ``tiny`` is the issue's smallest instance (6 symbols over 10), never easier.
+_RECIPE = {"advantage_scale": "batch", "warmup_steps": 10, "checkpoint_every": 50}
+_GRPO_CHANGES: dict[str, dict[str, dict[str, Any]]] = {
+    "reverse": {
+        "smoke": {},
+        "tiny": {**_RECIPE, "num_prompts": 16, "group_size": 8, "learning_rate": 1e-3, "entropy_coef": 0.1,
+                 "steps": 1500},
+        "default": {**_RECIPE, "policy": policy_lib.PRESETS["2x64"], "num_prompts": 16, "group_size": 8,
+                    "learning_rate": 1e-3, "entropy_coef": 0.1, "steps": 3000, "micro_batches": 1,
+                    "lr_schedule": "constant"},
+    },
+    "need_reply": {
+        "smoke": {},
+        "tiny": {**_RECIPE, "policy": dataclasses.replace(policy_lib.PRESETS["2x64"], mlp_dim=128), "num_prompts": 16,
+                 "group_size": 8, "learning_rate": 2e-3, "entropy_coef": 0.01, "steps": 500},
+        "default": {**_RECIPE, "policy": dataclasses.replace(policy_lib.PRESETS["2x64"], mlp_dim=128),
+                    "num_prompts": 16, "group_size": 8, "learning_rate": 2e-3, "entropy_coef": 0.01, "steps": 2000,
+                    "micro_batches": 1, "lr_schedule": "constant"},
+    },
+}  # fmt: skip
+_TASK_CHANGES: dict[str, dict[str, dict[str, Any]]] = {
+    "reverse": {"smoke": {}, "tiny": {"length": 6, "max_new_tokens": 7}, "default": {}},
+    "need_reply": {"smoke": {}, "tiny": {}, "default": {}},
+}
+
+
+def _check_task(name: str) -> None:
+    if name not in TASKS:
+        raise KeyError(f"unknown task {name!r}; known: {TASKS}")
+
+
+def presets(task_name: str) -> dict[str, GRPOConfig]:
+    """The GRPO presets (``smoke``, ``tiny``, ``default``) tuned for ``task_name``."""
+    _check_task(task_name)
+    return {name: cfg.replace(**_GRPO_CHANGES[task_name][name]) for name, cfg in GRPO_PRESETS.items()}
+
+
+def task_config(task_name: str, preset: str = "default"):
+    """The task's config for ``preset`` (``tasks.CONFIGS[task_name]`` with the preset's changes)."""
+    _check_task(task_name)
+    return tasks.CONFIGS[task_name](**_TASK_CHANGES[task_name][preset])
+
+
+def _symbol(t: int) -> str:
+    if t == reverse.END:
+        return "<end>"
+    if t == reverse.SEP:
+        return "|"
+    if t == reverse.PAD:
+        return ""
+    i = t - reverse.FIRST_SYMBOL
+    return chr(ord("a") + i) if i < 26 else f"<{i}>"
+
+
+def decoder(task_name: str) -> Callable[[np.ndarray], str]:
+    """Token ids -> readable text: world words for ``need_reply`` (:func:`vocab.decode`),
+    symbols ``a, b, ...`` with ``|`` the separator for ``reverse``."""
+    _check_task(task_name)
+    if task_name == "need_reply":
+        return vocab.decode
+    return lambda tokens: "".join(_symbol(int(t)) for t in np.asarray(tokens).reshape(-1))
+
+
+def final_window(steps: int) -> int:
+    """How many last steps the final score averages: a tenth of the run, at least 1."""
+    return max(1, steps // 10)
+
+
+def bounds(task: tasks.Task, num_prompts: int = 2048, repeats: int = 8, reward_fn=None) -> dict[str, float]:
+    """The task's optimum and random-policy mean rewards on ``num_prompts`` prompts drawn
+    with their own key (:data:`BOUND_KEY`).
+
+    The random policy is drawn ``repeats`` times (one completion per prompt each time);
+    ``random_reward_se`` is the standard error of their mean.
+    """
+    k_prompts, k_opt, k_rand = jax.random.split(jax.random.key(BOUND_KEY), 3)
+    prompts = task.sample_prompts(k_prompts, num_prompts)
+    optimum = float(task.optimum_reward(k_opt, prompts, reward_fn))
+    draws = np.array([float(task.random_policy_reward(k, prompts, reward_fn))
+                      for k in jax.random.split(k_rand, repeats)])  # fmt: skip
+    se = float(np.std(draws, ddof=1) / np.sqrt(repeats)) if repeats > 1 else float("nan")
+    return {"optimum_reward": optimum, "random_reward": float(np.mean(draws)), "random_reward_se": se,
+            "bound_prompts": num_prompts, "random_repeats": repeats}
+
+
+def _curves(workdir: str, cfg: GRPOConfig) -> np.ndarray:
+    """``[steps, seeds]`` rewards from ``metrics.jsonl`` (the last row of each step wins,
+    so a chunk logged again after a crash counts once)."""
+    rows = {row["step"]: row for row in tracking.read_metrics(workdir) if row["step"] <= cfg.steps}
+    missing = sorted(set(range(1, cfg.steps + 1)) - set(rows))
+    if missing:
+        raise RuntimeError(f"{workdir}/metrics.jsonl lacks steps {missing[:5]}...; did the run finish?")
+    names = [f"seeds/{s}/reward" for s in cfg.seeds] if cfg.num_seeds > 1 else ["reward"]
+    return np.array([[np.nan if rows[t][n] is None else rows[t][n] for n in names] for t in range(1, cfg.steps + 1)])
+
+
+def _normalised(reward, lo: float, hi: float):
+    return (np.asarray(reward) - lo) / (hi - lo)
+
+
+def _per_seed(cfg: GRPOConfig, columns) -> dict[str, Any]:
+    """``{"per_seed": {seed: values}, "mean": values}`` of a ``[..., seeds]`` array, as
+    JSON-ready lists (or floats)."""
+    columns = np.asarray(columns, np.float64)
+    per_seed = {str(s): columns[..., j].tolist() for j, s in enumerate(cfg.seeds)}
+    return {"per_seed": per_seed, "mean": np.mean(columns, axis=-1).tolist()}
+
+
+def _first_step_at(curve: np.ndarray, target: float, window: int) -> int | None:
+    """The first step whose trailing ``window``-step mean reaches ``target`` (None: never)."""
+    smooth = np.convolve(curve, np.ones(window) / window, mode="valid")
+    hit = np.flatnonzero(smooth >= target)
+    return int(hit[0] + window) if hit.size else None
+
+
+def run(
+    task_name: str,
+    cfg: GRPOConfig,
+    workdir: str,
+    seeds: int | Sequence[int] | None = None,
+    *,
+    task_cfg=None,
+    preset: str | None = None,
+    bound_prompts: int | None = None,
+    compiler_options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train ``cfg`` on ``task_name`` for every seed in one program, score it, write
+    ``workdir/results.json`` and return the same dict.
+
+    Args:
+      cfg: the GRPO run (e.g. ``presets(task_name)["tiny"]``).
+      workdir: checkpoints, ``config.json``, ``metrics.jsonl``, ``completions.jsonl``,
+        ``results.json``. A work dir with checkpoints resumes.
+      seeds: ``N`` runs seeds ``0..N-1``; a sequence names them; None keeps ``cfg.seeds``.
+      task_cfg: the task's config (default :func:`task_config` of ``preset``).
+      preset: recorded in the results; picks the task's config when ``task_cfg`` is None.
+      bound_prompts: held-out prompts for :func:`bounds` (default 256 for ``smoke``, else
+        2048).
+      compiler_options: XLA options for the learner (tests lower the optimisation level).
+
+    Returns:
+      A JSON-ready dict: ``reward`` and ``normalised`` curves (``per_seed`` and ``mean``,
+      one value per step of ``steps``), ``optimum_reward``, ``random_reward`` (and its
+      ``random_reward_se``), ``final`` (the last :func:`final_window` steps: their
+      ``reward`` and ``normalised`` per seed and mean, ``steps`` averaged), ``reached``
+      (final normalised mean >= :data:`TARGET`), ``steps_to_target``, ``seconds``,
+      ``traces`` (compiles of the chunk), ``config`` and ``task_config``.
+    """
+    start = time.perf_counter()
+    if seeds is not None:
+        cfg = cfg.replace(seeds=tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds))
+    task_cfg = task_cfg if task_cfg is not None else task_config(task_name, preset or "default")
+    task = tasks.make_task(task_name, task_cfg)
+    os.makedirs(workdir, exist_ok=True)
+
+    t0 = time.perf_counter()
+    learner = learner_lib.make_train(cfg, task, compiler_options=dict(compiler_options or {}) or None)
+    result = loop.train(cfg, workdir, task, learner=learner, decode=decoder(task_name))
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # The learner's reward (the task's default unless cfg.reward says otherwise): the
+    # curves and their bounds measure the same thing.
+    bound_prompts = bound_prompts or (256 if preset == "smoke" else 2048)
+    b = bounds(task, bound_prompts, reward_fn=jax.jit(learner.reward_fn))
+    bounds_s = time.perf_counter() - t0
+
+    lo, hi = b["random_reward"], b["optimum_reward"]
+    reward = _curves(workdir, cfg)  # [steps, seeds]
+    window = final_window(cfg.steps)
+    final_reward = np.mean(reward[-window:], axis=0)  # [seeds]
+    mean_curve = np.mean(reward, axis=1)
+    results = {
+        "task": task_name, "preset": preset, "seeds": list(cfg.seeds), "steps": cfg.steps,
+        **b,
+        "reward": _per_seed(cfg, reward),
+        "normalised": _per_seed(cfg, _normalised(reward, lo, hi)),
+        "final": {
+            "steps": [cfg.steps - window + 1, cfg.steps],
+            "reward": _per_seed(cfg, final_reward),
+            "normalised": {**_per_seed(cfg, _normalised(final_reward, lo, hi)),
+                           "mean": float(_normalised(np.mean(final_reward), lo, hi))},
+        },
+        "target": TARGET,
+        "steps_to_target": _first_step_at(_normalised(mean_curve, lo, hi), TARGET, window),
+        "traces": dict(learner.traces),
+        "trained_steps_this_call": int(result.history["reward"].shape[0]) if result.history else 0,
+        "config": config_lib.to_dict(cfg),
+        "task_config": config_lib.to_dict(task_cfg),
+    }  # fmt: skip
+    results["reached"] = bool(results["final"]["normalised"]["mean"] >= TARGET)
+    if "step_time" in result.history:  # the first chunk's steps carry its compile time
+        step_time = result.history["step_time"][:, 0]
+        results["compile_and_first_chunk_s"] = float(step_time[0] * cfg.checkpoint_every)
+        results["step_time_s_median"] = float(np.median(step_time))
+    results["seconds"] = {"train": round(train_s, 1), "bounds": round(bounds_s, 1),
+                          "total": round(time.perf_counter() - start, 1)}  # fmt: skip
+    config_lib.write_json(os.path.join(workdir, "results.json"), results)
+    return results
+

@@ -1,0 +1,127 @@
+"""The GRPO task study end to end: the launcher's smoke preset on both tasks, 2 seeds.
+
+Compile time is what these tests cost, so each task runs once (module fixtures), at
+XLA:CPU's lowest optimisation level, and every check reads its work dir.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from emojax import config
+from emojax.rl.config import GRPOConfig
+from emojax.rl.tasks import need_reply, reverse
+from emojax.studies import grpo_tasks as study
+from experiments import grpo_tasks as launcher
+
+FAST = {"xla_backend_optimization_level": 0}  # halves XLA:CPU compile time
+KEYS = {"task", "preset", "seeds", "steps", "optimum_reward", "random_reward", "random_reward_se", "reward",
+        "normalised", "final", "target", "reached", "steps_to_target", "traces", "config", "task_config", "seconds"}
+
+
+@pytest.fixture(scope="module", params=study.TASKS)
+def smoke(request, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp(request.param)
+    results = launcher.main(["--task", request.param, "--preset", "smoke", "--workdir", str(workdir), "--seeds", "2"],
+                            compiler_options=FAST)
+    return request.param, workdir, results
+
+
+def test_smoke_writes_results_figures_and_logs(smoke):
+    name, workdir, returned = smoke
+    for file in ("results.json", "reward_curves.png", "normalised.png", "config.json", "metrics.jsonl",
+                 "completions.jsonl"):
+        assert (workdir / file).stat().st_size > 0, file
+    results = json.loads((workdir / "results.json").read_text())
+    assert KEYS <= set(results)
+    assert results["task"] == name and results["preset"] == "smoke" and results["seeds"] == [0, 1]
+    steps = study.presets(name)["smoke"].steps
+    for key in ("reward", "normalised"):
+        assert set(results[key]["per_seed"]) == {"0", "1"}
+        per_seed = np.array([results[key]["per_seed"][s] for s in ("0", "1")])
+        assert per_seed.shape == (2, steps) and np.all(np.isfinite(per_seed))
+        np.testing.assert_allclose(results[key]["mean"], per_seed.mean(0), rtol=1e-6)
+    # The bounds: the uniform policy scores well below the optimum; normalising maps them to 0 and 1.
+    lo, hi = results["random_reward"], results["optimum_reward"]
+    assert 0 <= lo < hi and results["random_reward_se"] < 0.05 * (hi - lo)
+    reward = np.array(results["reward"]["mean"])
+    np.testing.assert_allclose(results["normalised"]["mean"], (reward - lo) / (hi - lo), rtol=1e-5, atol=1e-6)
+    window = study.final_window(steps)
+    assert results["final"]["steps"] == [steps - window + 1, steps]
+    np.testing.assert_allclose(results["final"]["reward"]["mean"], reward[-window:].mean(), rtol=1e-6)
+    assert results["reached"] == (results["final"]["normalised"]["mean"] >= study.TARGET)
+    # The chunk compiled once for the whole run (two chunks, two seeds in one program).
+    assert results["traces"] == {"run_chunk_seeds": 1}
+    assert returned["final"] == results["final"]
+
+
+def test_smoke_logs_metrics_and_readable_completions(smoke):
+    name, workdir, _ = smoke
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, len(rows) + 1))
+    assert {"reward", "reward_std", "seeds/0/reward", "seeds/1/reward", "entropy", "step_time"} <= set(rows[0])
+    completions = [json.loads(line) for line in (workdir / "completions.jsonl").read_text().splitlines()]
+    assert completions and {c["seed"] for c in completions} == {0, 1}
+    prompt = completions[0]["prompt"]
+    if name == "reverse":
+        assert prompt.endswith("|") and len(prompt) == reverse.ReverseConfig().length + 1
+    else:
+        assert any(" ".join(p) in prompt for p in need_reply.NEED_PHRASES)
+
+
+def test_resume_rewrites_results_without_training(smoke):
+    """A second call on a finished work dir trains nothing and reports the same curves."""
+    name, workdir, first = smoke
+    again = study.run(name, study.presets(name)["smoke"], str(workdir), 2, preset="smoke", bound_prompts=256,
+                      compiler_options=FAST)
+    assert again["trained_steps_this_call"] == 0
+    assert again["reward"] == first["reward"]
+
+
+def test_decoders():
+    assert study.decoder("reverse")(np.array([3, 4, 12, reverse.SEP, 5, reverse.END, 0])) == "abj|c<end>"
+    text = study.decoder("need_reply")(np.array([1, *need_reply._phrase_table()[1][:5]]))
+    assert text == "what could i try ?"
+
+
+def test_presets_validate_and_keep_the_task_as_hard_as_the_issue():
+    for name in study.TASKS:
+        presets = study.presets(name)
+        assert set(presets) == {"smoke", "tiny", "default"}
+        for preset, cfg in presets.items():
+            assert isinstance(cfg, GRPOConfig)
+            task_cfg = study.task_config(name, preset)
+            if name == "reverse":
+                assert task_cfg.length >= 6 and task_cfg.num_symbols >= 10
+    with pytest.raises(KeyError):
+        study.presets("nope")
+
+
+def test_cli_sets_task_fields_and_rejects_unknown_ones(tmp_path):
+    with pytest.raises(SystemExit):
+        launcher.main(["--task", "reverse", "--preset", "smoke", "--workdir", str(tmp_path), "--set", "task.nope=1"])
+    with pytest.raises(SystemExit):
+        launcher.main(["--preset", "smoke", "--workdir", str(tmp_path)])  # --task is required
+
+
+def test_set_tuples_follow_the_field_type():
+    """``--set seeds=0,1`` gives ints, a str tuple stays str, ``[]`` or an empty value empties
+    a tuple, and an empty default follows the annotation instead of becoming floats."""
+
+    @config.pytree_config
+    class Cfg:
+        names: tuple[str, ...] = ()
+        ints: tuple[int, ...] = ()
+        flags: tuple[bool, ...] = (True,)
+        scales: tuple[float, ...] = ()
+
+    cfg = config.override(Cfg(), {"names": "need_act,ended", "ints": "[1, 2]", "flags": "false,1", "scales": "0.5"})
+    assert cfg == Cfg(names=("need_act", "ended"), ints=(1, 2), flags=(False, True), scales=(0.5,))
+    assert config.override(cfg, {"names": "", "ints": "[]"}) == Cfg(flags=(False, True), scales=(0.5,))
+    with pytest.raises(ValueError, match="ints"):
+        config.override(Cfg(), {"ints": "1.5"})
+    grpo = config.override(study.presets("reverse")["smoke"], {"seeds": "3,5", "reward.clip": "-1,1"})
+    assert grpo.seeds == (3, 5) and grpo.reward.clip == (-1.0, 1.0)
