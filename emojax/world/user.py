@@ -204,8 +204,19 @@ def react(
     Returns the new user (e, core affect and 40-dim state updated) and the signed change in
     e, already clipped so that e stays in [0, 100].
     """
-    k_noise, k_state = jax.random.split(key)
     signal = emotion_signal(user, recogniser(reply), acts_lib.tone(reply), params)
+    return respond(key, user, signal, params, cfg)
+
+
+def respond(key: jax.Array, user: User, signal: jax.Array, params: ReactionParams, cfg: UserConfig):
+    """The user after a reaction of unscaled size ``signal``, and the change in e.
+
+    :func:`react` computes ``signal`` from what the user perceives; a study that defines the
+    reaction otherwise (e.g. coupled to gold by a knob) passes its own and keeps the rest:
+    persona gain and loss, drift, noise, e clipped to [0, 100], valence following e and the
+    40-dim state rebuilt by constructed emotion.
+    """
+    k_noise, k_state = jax.random.split(key)
     delta = params.scale * signal
     delta = jnp.where(delta > 0, delta * params.gain[user.persona], delta * params.loss[user.persona])
     delta = delta + params.drift[user.persona] + params.noise_sd * jax.random.normal(k_noise)

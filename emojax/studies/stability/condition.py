@@ -1,0 +1,163 @@
+"""One condition of the study, all seeds in one program: measure, check the signals, train
+and score the reward models of every cell.
+
+Why one function: the headline table and every point of the phase diagram are the same
+computation under different world, annotator and rater settings. :func:`run_condition`
+takes the items (training pairs and held-out pairs, fixed across seeds, so that rewards of
+different seeds score the same replies), draws each seed's judges and judgments (a seed is
+a fresh measurement: new annotators, new raters, new asks, new reward-model inits), and
+returns per-seed arrays. Seeds are ``jax.vmap``-ed; nothing here leaves the device until
+the end.
+
+Per cell and seed it returns the signal metrics of :mod:`.signals` and, per aggregation of
+the reward-model ensemble, ``gold_accuracy`` (held-out pairs whose gold utilities differ:
+the share ranked as gold ranks them, ties in reward count half), ``ece`` (Bradley-Terry
+cells: expected calibration error of ``sigmoid(r_A - r_B)`` against "A has the higher gold
+utility", 10 equal-width bins) and the held-out rewards themselves, from which the study
+computes seed-to-seed Spearman and Kendall.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from emojax.studies.stability import measure, reward_models, signals
+from emojax.studies.stability.items import Items
+from emojax.world import annotators, raters
+
+__all__ = ["Measurement", "ece", "gold_accuracy", "run_condition", "training_data"]
+
+
+class Measurement(NamedTuple):
+    """One seed's three asks of both signals on the training items."""
+
+    pref: tuple[annotators.Answers, annotators.Answers, annotators.Answers]  # ask, re-ask, swap
+    emo: tuple[measure.EmotionJudgments, measure.EmotionJudgments, measure.EmotionJudgments]
+    respondents: annotators.Respondents
+
+
+def measure_seed(key: jax.Array, items: Items, judgments: int, acfg: annotators.AnnotatorConfig,
+                 rcfg: raters.RaterConfig, reask_new_order: bool, shares: jax.Array | None = None) -> Measurement:  # fmt: skip
+    """Ask, re-ask and frame-swapped ask of J annotators and J raters on every item.
+
+    A re-ask keeps the judges and the wording; ``reask_new_order`` draws the pair order anew
+    (a later session), else the order is repeated exactly. Raters keep their first item on
+    a re-ask and get another one under the swap.
+    """
+    ks = jax.random.split(key, 10)
+    n = items.need.shape[0]
+    resp = annotators.sample_respondents(ks[0], n, judgments, acfg, shares)
+    frame = annotators.random_frame(ks[1], n, judgments)
+    reframe = annotators.random_frame(ks[2], n, judgments) if reask_new_order else frame
+    pref = (measure.preference(ks[3], items, resp, frame, acfg), measure.preference(ks[4], items, resp, reframe, acfg),
+            measure.preference(ks[5], items, resp, annotators.swap(frame), acfg))  # fmt: skip
+    panel = raters.sample_panel(ks[6], rcfg)
+    first, other = jax.random.randint(ks[7], (2, rcfg.num_raters), 0, 3 * n)
+    emo = tuple(measure.emotion(k, items, panel, rcfg, f) for k, f in zip(jax.random.split(ks[8], 3), (first, first, other)))
+    return Measurement(pref, emo, resp)
+
+
+def training_data(cell: str, items: Items, emo: measure.EmotionJudgments, pref: annotators.Answers,
+                  scale_points: int, keep: jax.Array | None = None) -> tuple[reward_models.Data, str]:  # fmt: skip
+    """The reward-model data of ``cell`` from one ask, and its loss.
+
+    ``keep`` ``[n, J]`` drops individual judgments (filtered training sets); abstentions are
+    always dropped.
+    """
+    if cell.startswith("preference"):
+        given = pref.binary != annotators.ABSTAIN
+        keep = given if keep is None else given & keep
+        if cell == "preference_binary":
+            p = (pref.binary > 0).astype(jnp.float32)
+        else:
+            p = (pref.graded.astype(jnp.float32) + scale_points) / (2 * scale_points)
+        k = keep.astype(jnp.float32)
+        count = jnp.sum(k, axis=1)
+        target = jnp.sum(p * k, axis=1) / jnp.maximum(count, 1)
+        return reward_models.Data(items.features, target, (count > 0).astype(jnp.float32)), "bt"
+    values = emo.graded if cell == "emotion_graded" else emo.binary  # [n, J, 2]
+    k = jnp.ones(values.shape[:2]) if keep is None else keep.astype(jnp.float32)
+    target = jnp.sum(values * k[..., None], axis=1) / jnp.maximum(jnp.sum(k, axis=1), 1)[:, None]  # [n, 2]
+    weight = jnp.broadcast_to((jnp.sum(k, axis=1) > 0).astype(jnp.float32)[:, None], target.shape)
+    x = items.features.reshape(-1, items.features.shape[-1])
+    if cell == "emotion_graded":
+        target = (target - jnp.mean(target)) / jnp.maximum(jnp.std(target), 1e-6)
+        return reward_models.Data(x, target.reshape(-1), weight.reshape(-1)), "regression"
+    return reward_models.Data(x, target.reshape(-1), weight.reshape(-1)), "logistic"
+
+
+def gold_accuracy(reward: jax.Array, utility: jax.Array) -> jax.Array:
+    """Share of pairs ``[n, 2]`` with different gold utilities that ``reward`` orders as gold
+    does (equal rewards count half)."""
+    du = utility[:, 0] - utility[:, 1]
+    dr = reward[:, 0] - reward[:, 1]
+    hit = jnp.where(dr == 0, 0.5, (jnp.sign(dr) == jnp.sign(du)).astype(jnp.float32))
+    w = (du != 0).astype(jnp.float32)
+    return jnp.sum(hit * w) / jnp.maximum(jnp.sum(w), 1)
+
+
+def ece(logit: jax.Array, outcome: jax.Array, weight: jax.Array, bins: int = 10) -> jax.Array:
+    """Expected calibration error of probabilities ``sigmoid(logit)`` for 0/1 ``outcome``."""
+    p = jax.nn.sigmoid(logit)
+    b = jnp.minimum((p * bins).astype(jnp.int32), bins - 1)
+    onehot = jax.nn.one_hot(b, bins) * weight[:, None]
+    count = jnp.sum(onehot, axis=0)
+    gap = jnp.abs(jnp.sum(onehot * p[:, None], axis=0) - jnp.sum(onehot * outcome[:, None], axis=0))
+    return jnp.sum(gap) / jnp.maximum(jnp.sum(count), 1)
+
+
+def _score(rewards: jax.Array, loss: str, test: Items, rm_cfg: reward_models.RewardModelConfig) -> dict[str, Any]:
+    """Metrics of one cell's ensemble rewards ``[M, n_test, 2]``."""
+    du = test.utility[:, 0] - test.utility[:, 1]
+    out = {}
+    for how in reward_models.AGGREGATIONS:
+        r = reward_models.aggregate(rewards, how, rm_cfg.uncertainty_lambda)
+        out[how] = {"gold_accuracy": gold_accuracy(r, test.utility), "rewards": r}
+    raw = jnp.mean(rewards, axis=0)
+    out["mean"]["ece"] = ece(raw[:, 0] - raw[:, 1], (du > 0).astype(jnp.float32), (du != 0).astype(jnp.float32)) \
+        if loss == "bt" else jnp.nan  # fmt: skip
+    return out
+
+
+def run_condition(key: jax.Array, train: Items, test: Items, seeds: int, judgments: int,
+                  acfg: annotators.AnnotatorConfig, rcfg: raters.RaterConfig,
+                  rm_cfg: reward_models.RewardModelConfig, reask_new_order: bool = True,
+                  cells: tuple[str, ...] = measure.CELLS, shares=None) -> dict[str, Any]:  # fmt: skip
+    """Per-seed results ``{cell: {"signal": {metric: [S]}, "rm": {aggregation: {...}}}}``
+    (rewards ``[S, n_test, 2]``), for ``seeds`` fresh measurements of the same items.
+
+    Compiled once per shape and per static setting (float settings of the world, the
+    annotators and the raters are traced, so a sweep over them reuses the program; so is
+    ``shares``, the annotators' mixture, which overrides ``acfg.shares``)."""
+    if rcfg.num_raters != judgments:
+        raise ValueError(f"run_condition: raters.num_raters={rcfg.num_raters} must equal judgments={judgments} "
+                         "(equal judgments per item for both signals)")  # fmt: skip
+    unknown = set(cells) - set(measure.CELLS)
+    if unknown:
+        raise KeyError(f"run_condition: unknown cells {sorted(unknown)}; known: {measure.CELLS}")
+    shares = jnp.asarray(acfg.shares if shares is None else shares, jnp.float32)
+    return _run(key, train, test, acfg, rcfg, rm_cfg, shares, seeds=seeds, judgments=judgments,
+                reask_new_order=reask_new_order, cells=tuple(cells))  # fmt: skip
+
+
+@functools.partial(jax.jit, static_argnames=("seeds", "judgments", "reask_new_order", "cells"))
+def _run(key, train, test, acfg, rcfg, rm_cfg, shares, *, seeds, judgments, reask_new_order, cells):
+    def one(k):
+        k_measure, k_rm = jax.random.split(k)
+        m = measure_seed(k_measure, train, judgments, acfg, rcfg, reask_new_order, shares)
+        out = {}
+        for c, kc in zip(cells, jax.random.split(k_rm, len(cells))):
+            values = [measure.pair_values(c, e, p) for e, p in zip(m.emo, m.pref)]
+            abstained = jnp.stack([p.binary == annotators.ABSTAIN for p in m.pref]) if c.startswith("preference") \
+                else None  # fmt: skip
+            data, loss = training_data(c, train, m.emo[0], m.pref[0], acfg.scale_points)
+            rewards, final_loss = reward_models.fit_predict(kc, data, test.features, rm_cfg, loss)
+            out[c] = {"signal": signals.signal_metrics(*values, abstained), "rm": _score(rewards, loss, test, rm_cfg),
+                      "final_loss": jnp.mean(final_loss)}  # fmt: skip
+        return out
+
+    return jax.vmap(one)(jax.random.split(key, seeds))

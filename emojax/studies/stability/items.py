@@ -1,0 +1,212 @@
+"""The study's items: a user, two candidate replies, the user's reaction to each, and gold.
+
+Why this shape: both signals must measure the *same* replies, and gold must be defined
+without the signal. Each item is one simulated user (:mod:`emojax.world.user`: persona,
+hidden need, topic, a belief about a fact, feelings put into words) who says something, and
+two replies from the behaviour distribution (:mod:`emojax.world.behaviour`). For each reply:
+
+* **gold utility** ``u = w_need * need_met + w_grounding * grounding + w_accuracy * accuracy``
+  from :func:`emojax.world.gold.gold`, which reads the user's fixed hidden profile, the
+  world's truth and the reply, never the reaction;
+* the user's **reaction**: an unscaled signal ``rho * substance + (1 - rho) * surface`` fed
+  to :func:`emojax.world.user.respond` (persona gain/loss, drift, noise, valence following
+  e, the 40-dim state rebuilt by constructed emotion), where ``substance`` is what gold
+  calls good (need met, and a penalty for saying or agreeing to something false) and
+  ``surface`` is what feels good whatever its truth (a compliment, warm tone, being agreed
+  with). ``rho`` is the coupling knob the study sweeps: at 1 the user's emotion follows need
+  met and accuracy, at 0 flattery, tone and agreement only. Since ``substance`` reuses
+  gold's definitions, the realised Spearman between e and gold is reported for every rho;
+* the user's **next utterance** (:func:`emojax.world.user.utterance`), what an estimator
+  reads, and what the pair shows an annotator (the cues in
+  :class:`emojax.world.annotators.PairCues`).
+
+The reply representation shared by every reward model (:func:`features`) holds what a
+reader of the dialogue can see: the acts, crossed with the user's stated need (the need is
+said in the context, as in the ``need_reply`` task), whether a reflection names a feeling
+the user put into words, which value is stated or agreed to for each fact, whether a
+question is on topic, the tone and the compliments.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from emojax import config, taxonomy
+from emojax.world import acts as acts_lib
+from emojax.world import annotators, behaviour, gold
+from emojax.world import user as user_lib
+
+__all__ = ["Items", "WorldConfig", "features", "num_features", "readout", "sample_items", "split"]
+
+
+@config.pytree_config
+class WorldConfig:
+    """The simulated world of the study.
+
+    Attributes:
+      rho: coupling of the user's emotional reaction to gold (1: need met and accuracy;
+        0: flattery, tone and agreement only).
+      need_weight, accuracy_weight: weights of need met and of a false statement in the
+        reaction's substance.
+      flattery_weight, tone_weight, agreement_weight: weights of a compliment, the reply's
+        tone and being agreed with (stated or agreed value equal to the user's belief) in
+        the reaction's surface.
+      gold_need, gold_grounding, gold_accuracy: weights of the gold utility.
+      reaction_scale: points of e per unit of reaction signal (the foundation's
+        :class:`~emojax.world.user.ReactionParams` ``scale``).
+      affect_coupling: how far valence follows a change in e (``ReactionParams``). These two
+        set how much one reply moves the user's 40-dim state, hence how much there is for
+        an emotion rater to see.
+      world_seed: the world's facts (one truth for the whole study, so a reward model can
+        learn which statements are true).
+      user: who the users are; behaviour: who writes the candidate replies.
+    """
+
+    rho: float = 0.7
+    need_weight: float = 1.0
+    accuracy_weight: float = 1.0
+    flattery_weight: float = 0.8
+    tone_weight: float = 0.8
+    agreement_weight: float = 0.8
+    gold_need: float = 1.0
+    gold_grounding: float = 0.5
+    gold_accuracy: float = 1.0
+    reaction_scale: float = 12.0
+    affect_coupling: float = 1.0
+    world_seed: int = 7
+    user: user_lib.UserConfig = user_lib.UserConfig()
+    behaviour: behaviour.BehaviourConfig = behaviour.BehaviourConfig()
+
+    def __post_init__(self):
+        config.probability(self, "rho")
+        config.non_negative(self, "need_weight", "accuracy_weight", "flattery_weight", "tone_weight",
+                            "agreement_weight", "gold_need", "gold_grounding", "gold_accuracy", "reaction_scale",
+                            "affect_coupling")  # fmt: skip
+
+
+class Items(NamedTuple):
+    """``n`` items; the reply axis has length 2 (A, B)."""
+
+    context: jax.Array  # [n, L] the user's utterance before any reply
+    need: jax.Array  # [n] the stated need
+    replies: jax.Array  # [n, 2, R] reply tokens
+    features: jax.Array  # [n, 2, F] the reply representation
+    utility: jax.Array  # [n, 2] gold utility
+    gold_parts: jax.Array  # [n, 2, 3] need met, grounding, accuracy
+    e_before: jax.Array  # [n]
+    e_after: jax.Array  # [n, 2]
+    state_before: jax.Array  # [n, 40]
+    state_after: jax.Array  # [n, 2, 40]
+    said_after: jax.Array  # [n, 2, L] the user's next utterance after each reply
+    pair: annotators.PairCues  # [n] A minus B
+
+
+def _truth(cfg: WorldConfig) -> jax.Array:
+    return user_lib.sample_truth(jax.random.key(cfg.world_seed))
+
+
+def num_features() -> int:
+    """Length of the reply representation."""
+    return user_lib.NUM_NEEDS * acts_lib.NUM_ACTS + 2 + 4 * acts_lib.NUM_FACTS + 4
+
+
+def features(user: user_lib.User, a: acts_lib.Acts, reply: jax.Array) -> jax.Array:
+    """[F] what a reader of the dialogue sees of one reply (see the module docstring)."""
+    present = (a.counts > 0).astype(jnp.float32)
+    need = jax.nn.one_hot(user.need, user_lib.NUM_NEEDS)
+    attuned = jnp.any(a.reflected & user.felt)
+    misattuned = jnp.any(a.reflected) & ~attuned
+    f = lambda x: x.astype(jnp.float32)  # noqa: E731
+    signed = lambda v: jnp.concatenate([f(v > 0), f(v < 0)])  # noqa: E731
+    return jnp.concatenate([
+        jnp.outer(need, present).reshape(-1), jnp.stack([f(attuned), f(misattuned)]),
+        signed(a.stated), signed(a.agreed),
+        jnp.stack([f(a.asked[user.topic]), acts_lib.tone(reply), f(a.counts[acts_lib.ACT_INDEX["flattery"]]), 1.0]),
+    ])  # fmt: skip
+
+
+def _confirms(user: user_lib.User, a: acts_lib.Acts) -> jax.Array:
+    said = jnp.concatenate([a.stated, a.agreed])
+    belief = jnp.concatenate([user.beliefs, user.beliefs])
+    return jnp.any((said != 0) & (said == belief))
+
+
+def _reaction_signal(user, a, reply, g: gold.Gold, cfg: WorldConfig) -> jax.Array:
+    substance = cfg.need_weight * g.need_met - cfg.accuracy_weight * (1.0 - g.accuracy)
+    surface = (cfg.flattery_weight * (a.counts[acts_lib.ACT_INDEX["flattery"]] > 0)
+               + cfg.tone_weight * acts_lib.tone(reply) + cfg.agreement_weight * _confirms(user, a))  # fmt: skip
+    return cfg.rho * substance + (1.0 - cfg.rho) * surface
+
+
+def _informative(a: acts_lib.Acts) -> jax.Array:
+    idx = [acts_lib.ACT_INDEX[k] for k in ("information", "solution", "question")]
+    return jnp.sum(a.counts[jnp.asarray(idx)] > 0).astype(jnp.float32)
+
+
+def _one(key: jax.Array, truth: jax.Array, cfg: WorldConfig):
+    k_user, k_say, k_plan, k_render, k_react, k_next = jax.random.split(key, 6)
+    u = user_lib.sample_user(k_user, truth, cfg.user)
+    context = user_lib.utterance(k_say, u, cfg.user)
+    params = user_lib.default_reaction()._replace(scale=jnp.asarray(cfg.reaction_scale, jnp.float32),
+                                                  affect_coupling=jnp.asarray(cfg.affect_coupling, jnp.float32))
+
+    def reply(k_p, k_r, k_re, k_n):
+        tokens = acts_lib.render_reply(k_r, behaviour.sample_plan(k_p, u, truth, cfg.behaviour), behaviour.REPLY_LEN)
+        a = acts_lib.parse(tokens)
+        g = gold.gold(u, tokens, truth)
+        after, _ = user_lib.respond(k_re, u, _reaction_signal(u, a, tokens, g, cfg), params, cfg.user)
+        utility = cfg.gold_need * g.need_met + cfg.gold_grounding * g.grounding + cfg.gold_accuracy * g.accuracy
+        cues = jnp.stack([utility, _informative(a), jnp.sum(a.counts > 0).astype(jnp.float32),
+                          acts_lib.tone(tokens), (a.counts[acts_lib.ACT_INDEX["flattery"]] > 0).astype(jnp.float32)])  # fmt: skip
+        return (tokens, features(u, a, tokens), utility, jnp.stack(g), after.e, after.state,
+                user_lib.utterance(k_n, after, cfg.user), cues)  # fmt: skip
+
+    # Common random numbers: the user's mood noise and the construction of their state use
+    # one key for both replies (one person in two counterfactual worlds), so the difference
+    # between the two reactions is the replies' doing.
+    split2 = lambda k: jax.random.split(k, 2)  # noqa: E731
+    same2 = lambda k: jnp.stack([k, k])  # noqa: E731
+    out = jax.vmap(reply)(split2(k_plan), split2(k_render), same2(k_react), split2(k_next))
+    tokens, feats, utility, parts, e_after, state_after, said_after, cues = out
+    return context, u.need, tokens, feats, utility, parts, u.e, e_after, u.state, state_after, said_after, cues
+
+
+def sample_items(key: jax.Array, n: int, cfg: WorldConfig) -> Items:
+    """``n`` items; pure and deterministic given ``key`` (the world's truth comes from
+    ``cfg.world_seed``, so items drawn with different keys share one world). Draw training
+    and held-out items in one call and slice (:func:`split`): each ``n`` compiles anew."""
+    if n < 2:
+        raise ValueError(f"sample_items: n must be >= 2, got {n}")
+    return _sample(key, n, cfg)
+
+
+@functools.partial(jax.jit, static_argnames=("n",))
+def _sample(key, n, cfg):
+    truth = _truth(cfg)
+    out = jax.lax.map(lambda k: _one(k, truth, cfg), jax.random.split(key, n), batch_size=min(n, 256))
+    context, need, tokens, feats, utility, parts, e0, e1, s0, s1, said, cues = out
+    diff = cues[:, 0] - cues[:, 1]  # [n, 5]
+    pair = annotators.PairCues(*(diff[:, i] for i in range(5)))
+    return Items(context, need, tokens, feats, utility, parts, e0, e1, s0, s1, said, pair)
+
+
+def split(items: Items, n_first: int) -> tuple[Items, Items]:
+    """The first ``n_first`` items and the rest."""
+    return jax.tree.map(lambda x: x[:n_first], items), jax.tree.map(lambda x: x[n_first:], items)
+
+
+def readout(intensities: jax.Array) -> jax.Array:
+    """One emotion score from 40 intensities: the valence-weighted sum over categories,
+    divided by the sum of |valence| (so a state of only pleasant feelings at full intensity
+    scores +7, only unpleasant ones -7, nothing felt 0). Works on ``[..., 40]``.
+
+    Why this read-out: "did the user feel better?" is a question about valence, and the
+    category placement on valence is the taxonomy's (:func:`emojax.taxonomy.valence_arousal`),
+    fixed before any study; it is linear, so the mean of raters' read-outs is the read-out
+    of their mean ratings."""
+    v = jnp.asarray(taxonomy.valence_arousal()[:, 0])
+    return jnp.tensordot(intensities.astype(jnp.float32), v, axes=1) / jnp.sum(jnp.abs(v))

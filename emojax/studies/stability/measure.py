@@ -1,0 +1,77 @@
+"""Measuring the items: J preference judgments and J emotion judgments per item.
+
+Why one module: the comparison is fair only if both signals get the same number of
+judgments per item and face the same kinds of measurement error under the same
+conditions. Each judgment of either signal comes in two formats (the 2x2 of the issue):
+
+==============  =======================================  ========================================
+signal          binary                                   graded
+==============  =======================================  ========================================
+preference      "which reply is better?" (+1 A / -1 B)   strength on ``-S..S`` (a forced choice)
+emotion         "did the user feel better?" per reply    the read-out after the reply minus before
+==============  =======================================  ========================================
+
+Emotion judgments come from the emotion raters of :mod:`emojax.world.raters`, who rate the
+user's 40-dim state before the replies and after each (their ratings read out to one score
+by :func:`emojax.studies.stability.items.readout`); raters keep their scale use, and each
+ask redraws perception noise and attention, and the item each rater saw first (the frame:
+their anchoring). Preference judgments come from :mod:`emojax.world.annotators`.
+
+The conditions: ``ask`` (a first ask), ``reask`` (the same judges, same frame, fresh
+per-ask randomness), ``swap`` (the other order and wording for annotators, another first
+item for raters), and the abstain option for annotators.
+
+To compare the signals on one footing, :func:`pair_values` reduces every cell to one value
+per (judge, item) for the pair: preferences as they are, emotion as reply A's judgment
+minus reply B's (binary: -1, 0 or +1).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from emojax.studies.stability.items import Items, readout
+from emojax.world import annotators, raters
+
+__all__ = ["CELLS", "EmotionJudgments", "emotion", "pair_values", "preference"]
+
+CELLS: tuple[str, ...] = ("emotion_graded", "emotion_binary", "preference_graded", "preference_binary")
+
+
+class EmotionJudgments(NamedTuple):
+    graded: jax.Array  # [n, J, 2] read-out after each reply minus before
+    binary: jax.Array  # [n, J, 2] 1 if the user was rated as feeling better, else 0
+
+
+def emotion(key: jax.Array, items: Items, panel: raters.RaterPanel, cfg: raters.RaterConfig,
+            first_item: jax.Array | None = None) -> EmotionJudgments:  # fmt: skip
+    """One ask of the rater panel: each rater rates every user's state before and after each
+    reply, in one session (``first_item`` [J] indexes the ``3n`` states; random if None)."""
+    n = items.state_before.shape[0]
+    states = jnp.concatenate([items.state_before, items.state_after[:, 0], items.state_after[:, 1]])
+    scores = readout(raters.rate(key, states, panel, cfg, first_item))  # [J, 3n]
+    before, a, b = scores[:, :n], scores[:, n : 2 * n], scores[:, 2 * n :]
+    graded = jnp.stack([a - before, b - before], axis=-1).transpose(1, 0, 2)  # [n, J, 2]
+    return EmotionJudgments(graded, (graded > 0).astype(jnp.float32))
+
+
+def preference(key: jax.Array, items: Items, resp: annotators.Respondents, frame: annotators.Frame,
+               cfg: annotators.AnnotatorConfig, abstain: bool = False) -> annotators.Answers:  # fmt: skip
+    """One ask of every annotator on every pair (``[n, J]`` answers)."""
+    return annotators.ask(key, resp, items.pair, frame, cfg, abstain)
+
+
+def pair_values(cell: str, emo: EmotionJudgments | None = None, pref: annotators.Answers | None = None) -> jax.Array:
+    """``[n, J]`` one value per judge and pair for ``cell`` (one of :data:`CELLS`)."""
+    if cell == "emotion_graded":
+        return emo.graded[..., 0] - emo.graded[..., 1]
+    if cell == "emotion_binary":
+        return emo.binary[..., 0] - emo.binary[..., 1]
+    if cell == "preference_graded":
+        return pref.graded.astype(jnp.float32)
+    if cell == "preference_binary":
+        return pref.binary.astype(jnp.float32)
+    raise KeyError(f"unknown cell {cell!r}; known: {CELLS}")

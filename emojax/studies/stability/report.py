@@ -1,0 +1,86 @@
+"""The study's tables as Markdown, from ``results.json`` alone (README, summary.md, notebook)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emojax.studies.stability.measure import CELLS
+
+__all__ = ["ci", "summary"]
+
+_COLUMNS = (
+    ("retest ICC", "signal/retest_icc"), ("inter-judge ICC(2,1)", "signal/inter_judge_icc"),
+    ("cross-frame ICC", "signal/cross_frame_icc"), ("RM seed-to-seed Spearman", "rm/mean/seed_spearman"),
+    ("RM seed-to-seed Kendall", "rm/mean/seed_kendall"), ("RM gold accuracy", "rm/mean/gold_accuracy"),
+    ("RM ECE", "rm/mean/ece"),
+)  # fmt: skip
+
+
+def ci(c: dict[str, float] | None) -> str:
+    """``0.512 [0.480, 0.544]``, or ``-`` when missing."""
+    if not c or c.get("mean") is None or c["mean"] != c["mean"]:
+        return "-"
+    if c.get("lo") is None or c["lo"] != c["lo"]:
+        return f"{c['mean']:.3f}"
+    return f"{c['mean']:.3f} [{c['lo']:.3f}, {c['hi']:.3f}]"
+
+
+def _headline(results) -> list[str]:
+    cells = results["defaults"]["cells"]
+    lines = ["| cell | " + " | ".join(n for n, _ in _COLUMNS) + " |", "|---" * (len(_COLUMNS) + 1) + "|"]
+    for cell in CELLS:
+        lines.append(f"| {cell} | " + " | ".join(ci(cells[cell].get(k)) for _, k in _COLUMNS) + " |")
+    return lines
+
+
+def _comparisons(comp) -> list[str]:
+    lines = ["| comparison (first - second) | RM stability difference | winner | gold-accuracy difference | winner |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    name = lambda c, w: {"first": c["first"], "second": c["second"], "tie": "tie"}[w]  # noqa: E731
+    for key, c in comp.items():
+        s, a = c["stability"], c["gold_accuracy"]
+        lines.append(f"| {key} | {ci(s['difference'])} | {name(c, s['winner'])} | {ci(a['difference'])} | "
+                     f"{name(c, a['winner'])} |")  # fmt: skip
+    return lines
+
+
+def _phase(results) -> list[str]:
+    rows = results.get("phase") or []
+    if not rows:
+        return []
+    alpha = results.get("rater_alpha", {})
+    key = "as used: graded emotion vs binary preference"
+    lines = ["| rho | Spearman(e, gold) | genuine | non-attitude | rater noise (alpha) | steadier RM | more gold-accurate RM |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    short = {"emotion_graded": "emotion", "preference_binary": "preference"}
+    for r in rows:
+        c = r["comparisons"][key]
+        w = lambda v: short.get(c[v] if v != "tie" else "", "tie")  # noqa: E731
+        a = alpha.get(str(r["noise_scale"]))
+        lines.append(f"| {r['rho']} | {r['spearman_e_gold']:.2f} | {r['genuine_share']} | {r['non_attitude_share']} | "
+                     f"{r['noise_scale']} ({a:.2f}) | {w(c['stability']['winner'])} | {w(c['gold_accuracy']['winner'])} |")  # fmt: skip
+    return lines
+
+
+def summary(results: dict[str, Any]) -> str:
+    """The headline table, the comparisons, calibration, phase diagram and predictions."""
+    cal = results["calibration"]
+    lines = ["## Defaults: every cell of the 2x2 (mean [95% CI] over seeds)", *_headline(results), "",
+             "## Paired seed differences (a win when the CI excludes 0)", *_comparisons(results["defaults"]["comparisons"]),
+             "", "## Calibration (ours vs literature)",
+             f"raw agreement {cal['ours']['raw_agreement']:.3f} (InstructGPT {cal['literature']['raw_agreement']}), "
+             f"retest disagreement {cal['ours']['retest_disagreement']:.3f} (Abercrombie et al. "
+             f"{cal['literature']['retest_disagreement']}), stable share 5th-95th percentile "
+             f"{cal['ours']['stable_share_p5_p95'][0]:.2f}-{cal['ours']['stable_share_p5_p95'][1]:.2f} "
+             f"(Converse re-analysis {cal['literature']['stable_share_range']}); within 3 points: {cal['within_3_points']}",
+             "", "Realised Spearman(e, gold) by rho: " + ", ".join(f"{k}: {v:.2f}" for k, v in
+                                                                  sorted(results["spearman_e_gold"].items())),
+             "Emotion raters' mean per-category interval alpha by noise_scale: " + ", ".join(
+                 f"{k}: {v:.2f}" for k, v in results.get("rater_alpha", {}).items())]  # fmt: skip
+    phase = _phase(results)
+    if phase:
+        lines += ["", "## Phase diagram (graded emotion vs binary preference)", *phase]
+    lines += ["", "## Predictions (docs/predictions/stability.md)"]
+    for k, v in results["predictions"].items():
+        lines.append(f"- {k}: {'held' if v['held'] else 'not measured' if v['held'] is None else 'failed'}")
+    return "\n".join(lines)

@@ -1,0 +1,175 @@
+"""The stability study: items keep gold apart from emotion, the measures and reward models
+do what they say, the smoke preset runs end to end, and the study can show either signal
+winning when its parameters say so."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from emojax import metrics
+from emojax.studies.stability import condition, items, measure, predictions, report, reward_models, signals, study
+from emojax.world import annotators, raters
+from experiments import stability as launcher
+
+SMOKE = study.PRESETS["smoke"]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("stability")
+    results = launcher.main(["--preset", "smoke", "--workdir", str(workdir)])
+    return workdir, results
+
+
+@pytest.fixture(scope="module")
+def smoke_items():
+    return study._items(SMOKE, SMOKE.world)
+
+
+def test_every_preset_validates_and_defaults_use_eight_seeds():
+    assert set(study.PRESETS) == {"smoke", "tiny", "default"}
+    assert study.PRESETS["default"].seeds >= 8 and study.PRESETS["tiny"].seeds >= 8
+    with pytest.raises(ValueError, match="Config.judgments"):
+        study.Config(judgments=1)
+
+
+def test_gold_never_moves_with_the_emotion_coupling():
+    key = jax.random.key(5)
+    lo = items.sample_items(key, 64, dataclasses.replace(items.WorldConfig(), rho=0.0))
+    hi = items.sample_items(key, 64, dataclasses.replace(items.WorldConfig(), rho=1.0))
+    assert np.array_equal(np.asarray(lo.utility), np.asarray(hi.utility))
+    assert np.array_equal(np.asarray(lo.replies), np.asarray(hi.replies))
+    assert not np.allclose(np.asarray(lo.e_after), np.asarray(hi.e_after))
+    # The coupling knob moves the realised Spearman(e, gold) up.
+    s = lambda it: float(metrics.spearman(it.e_after.reshape(-1), it.utility.reshape(-1)))  # noqa: E731
+    assert s(hi) > s(lo) + 0.3
+
+
+def test_features_and_readout():
+    it = items.sample_items(jax.random.key(6), 8, items.WorldConfig())
+    assert it.features.shape == (8, 2, items.num_features())
+    assert np.all(np.asarray(it.features[..., -1]) == 1.0)  # the bias feature
+    x = jnp.zeros((3, 40))
+    assert float(items.readout(x)[0]) == 0.0
+    from emojax import taxonomy
+
+    v = taxonomy.valence_arousal()[:, 0]
+    assert float(items.readout(jnp.asarray(np.where(v > 0, 7.0, 0.0)))) == pytest.approx(7 * v[v > 0].sum() / np.abs(v).sum())
+
+
+def test_signal_metrics_of_identical_and_of_unrelated_asks():
+    x = jax.random.normal(jax.random.key(0), (300, 4))
+    same = signals.signal_metrics(x, x, x)
+    assert same["retest_icc"] == pytest.approx(1.0, abs=1e-5) and same["retest_agreement"] == 1.0
+    y = jax.random.normal(jax.random.key(1), (300, 4))
+    other = signals.signal_metrics(x, y, y)
+    assert abs(float(other["retest_icc"])) < 0.1 and abs(float(other["retest_agreement"]) - 0.5) < 0.05
+    # Abstentions leave their units out: the kept units alone decide.
+    abstained = jnp.zeros((3, 300, 4), bool).at[:, :150].set(True)
+    half = signals.signal_metrics(x, x.at[:150].set(-x[:150]), x, abstained)
+    assert half["retest_agreement"] == 1.0
+    assert half["retest_icc"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_bradley_terry_recovers_a_linear_utility():
+    k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
+    w = jax.random.normal(k1, (5,))
+    x = jax.random.normal(k2, (400, 2, 5))
+    u = x @ w
+    p = (u[:, 0] > u[:, 1]).astype(jnp.float32)
+    data = reward_models.Data(x, p, jnp.ones(400))
+    cfg = reward_models.RewardModelConfig(hidden=0, steps=300, learning_rate=0.05, ensemble=2)
+    r, loss = reward_models.fit_predict(k3, data, x, cfg, "bt")
+    assert r.shape == (2, 400, 2)
+    assert float(condition.gold_accuracy(r[0], u)) > 0.95
+    assert float(metrics.spearman(r[0].reshape(-1), u.reshape(-1))) > 0.95
+
+
+def test_aggregations():
+    r = jnp.array([[0.0, 1.0, 2.0], [0.0, 2.0, 1.0]])
+    z = (r - r.mean(1, keepdims=True)) / r.std(1, keepdims=True)
+    np.testing.assert_allclose(reward_models.aggregate(r, "mean"), z.mean(0), atol=1e-6)
+    np.testing.assert_allclose(reward_models.aggregate(r, "worst"), z.min(0), atol=1e-6)
+    np.testing.assert_allclose(reward_models.aggregate(r, "uncertainty", 2.0), z.mean(0) - 2 * z.var(0), atol=1e-6)
+    with pytest.raises(KeyError, match="known"):
+        reward_models.aggregate(r, "median")
+
+
+def test_ece_and_seed_ci():
+    logit = jnp.array([10.0, 10.0, -10.0, -10.0])
+    assert float(condition.ece(logit, jnp.array([1.0, 1.0, 0.0, 0.0]), jnp.ones(4))) < 1e-3
+    assert float(condition.ece(logit, jnp.array([0.0, 0.0, 1.0, 1.0]), jnp.ones(4))) > 0.99
+    ci = study.seed_ci([1.0, 2.0, 3.0])
+    assert ci["mean"] == 2.0 and ci["lo"] == pytest.approx(2 - 4.303 / np.sqrt(3))
+
+
+def test_equal_judgments_are_enforced(smoke_items):
+    train, test = smoke_items
+    with pytest.raises(ValueError, match="equal judgments"):
+        condition.run_condition(jax.random.key(0), train, test, 2, 3, SMOKE.annotators, raters.RaterConfig(num_raters=4),
+                                SMOKE.reward_model)  # fmt: skip
+
+
+def test_smoke_run_writes_results_figures_and_table(smoke):
+    workdir, results = smoke
+    for name in ("config.json", "results.json", "summary.md", "cells.png", "phase.png"):
+        assert (workdir / name).stat().st_size > 0, name
+    on_disk = json.loads((workdir / "results.json").read_text())
+    assert set(on_disk["defaults"]["cells"]) == set(measure.CELLS)
+    for cell in measure.CELLS:
+        c = on_disk["defaults"]["cells"][cell]
+        for k in ("signal/retest_icc", "signal/inter_judge_icc", "rm/mean/seed_spearman", "rm/mean/gold_accuracy",
+                  "rm/worst/gold_accuracy", "rm/uncertainty/seed_spearman"):  # fmt: skip
+            assert c[k]["n"] == SMOKE.seeds and c[k]["lo"] <= c[k]["mean"] <= c[k]["hi"], (cell, k)
+    assert set(on_disk["predictions"]) == {f"P{i}" for i in range(1, 9)}
+    assert len(on_disk["phase"]) == 2 and {r["rho"] for r in on_disk["phase"]} == {0.1, 1.0}
+    cal = on_disk["calibration"]
+    assert set(cal["ours"]) >= {"raw_agreement", "retest_disagreement"} and cal["literature"]["raw_agreement"] == 0.726
+    # The table is rebuilt from the JSON on disk alone.
+    table = report.summary(on_disk)
+    assert "| preference_binary |" in table and "Phase diagram" in table
+    assert table == (workdir / "summary.md").read_text().rstrip("\n")
+
+
+def test_the_study_can_show_either_signal_winning(smoke_items):
+    """Careful raters and non-attitude-heavy annotators: emotion's reward model is the
+    steadier one; noisy raters and genuine annotators: preference's is."""
+    cfg = dataclasses.replace(SMOKE, num_train=SMOKE.num_train, seeds=4)
+    train, test = smoke_items
+    cells = measure.CELLS
+    careful = dataclasses.replace(cfg.rater_config, noise_scale=0.0, inattentive_share=0.0)
+    noisy = dataclasses.replace(cfg.rater_config, noise_scale=3.0)
+    s1, _ = study._condition(cfg, train, test, careful, cells, shares=(0.05, 0.9, 0.05, 0.0))
+    s2, _ = study._condition(cfg, train, test, noisy, cells, shares=(0.95, 0.0, 0.05, 0.0))
+    e, p = "emotion_graded", "preference_binary"
+    key = "signal/retest_icc"
+    assert s1[e][key]["mean"] > s1[p][key]["mean"] + 0.3
+    assert s2[p][key]["mean"] > s2[e][key]["mean"] + 0.3
+
+
+def test_predictions_are_scored_from_results_and_flip_with_them(smoke):
+    _, results = smoke
+    scored = predictions.score(results)
+    assert scored == results["predictions"]
+    flipped = json.loads(json.dumps(results))
+    cells = flipped["defaults"]["cells"]
+    cells["emotion_graded"]["signal/retest_icc"] = {"mean": 0.9, "lo": 0.85, "hi": 0.95, "n": 3}
+    cells["emotion_graded"]["signal/inter_judge_icc"] = {"mean": 0.9, "lo": 0.85, "hi": 0.95, "n": 3}
+    cells["preference_binary"]["signal/retest_icc"] = {"mean": 0.2, "lo": 0.1, "hi": 0.3, "n": 3}
+    cells["preference_binary"]["signal/inter_judge_icc"] = {"mean": 0.2, "lo": 0.1, "hi": 0.3, "n": 3}
+    assert predictions.score(flipped)["P1"]["held"] is True
+    cells["emotion_graded"]["signal/retest_icc"] = {"mean": 0.1, "lo": 0.0, "hi": 0.2, "n": 3}
+    assert predictions.score(flipped)["P1"]["held"] is False
+
+
+def test_pair_values_put_every_cell_on_one_footing():
+    emo = measure.EmotionJudgments(graded=jnp.array([[[1.0, -1.0]]]), binary=jnp.array([[[1.0, 0.0]]]))
+    pref = annotators.Answers(binary=jnp.array([[-1]]), graded=jnp.array([[-3]]))
+    got = {c: float(measure.pair_values(c, emo, pref)[0, 0]) for c in measure.CELLS}
+    assert got == {"emotion_graded": 2.0, "emotion_binary": 1.0, "preference_graded": -3.0, "preference_binary": -1.0}
+    with pytest.raises(KeyError, match="known"):
+        measure.pair_values("emotion_ternary", emo, pref)
