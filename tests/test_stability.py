@@ -11,7 +11,17 @@ import numpy as np
 import pytest
 
 from emojax import metrics
-from emojax.studies.stability import condition, items, measure, predictions, report, reward_models, signals, study
+from emojax.studies.stability import (
+    condition,
+    diagnostics,
+    items,
+    measure,
+    predictions,
+    report,
+    reward_models,
+    signals,
+    study,
+)
 from emojax.world import annotators, raters
 from experiments import stability as launcher
 
@@ -126,6 +136,10 @@ def test_smoke_run_writes_results_figures_and_table(smoke):
                   "rm/worst/gold_accuracy", "rm/uncertainty/seed_spearman"):  # fmt: skip
             assert c[k]["n"] == SMOKE.seeds and c[k]["lo"] <= c[k]["mean"] <= c[k]["hi"], (cell, k)
     assert set(on_disk["predictions"]) == {f"P{i}" for i in range(1, 9)}
+    assert all(v["held"] in (True, False) for v in on_disk["predictions"].values())  # all measured
+    diag = on_disk["diagnostics"]
+    assert set(diag["by_reasks"]) == {"1", "2", "4"} and set(diag["filters"]) == {"pooled", "consistency", "abstain"}
+    assert diag["filters"]["consistency"]["labels_kept"]["mean"] < diag["filters"]["pooled"]["labels_kept"]["mean"]
     assert len(on_disk["phase"]) == 2 and {r["rho"] for r in on_disk["phase"]} == {0.1, 1.0}
     cal = on_disk["calibration"]
     assert set(cal["ours"]) >= {"raw_agreement", "retest_disagreement"} and cal["literature"]["raw_agreement"] == 0.726
@@ -173,3 +187,45 @@ def test_pair_values_put_every_cell_on_one_footing():
     assert got == {"emotion_graded": 2.0, "emotion_binary": 1.0, "preference_graded": -3.0, "preference_binary": -1.0}
     with pytest.raises(KeyError, match="known"):
         measure.pair_values("emotion_ternary", emo, pref)
+
+
+def test_classify_by_consistency():
+    asks = jnp.array([[[1, 1, 1]], [[1, -1, 1]], [[1, -1, 1]]])  # [r + 1, n, J]
+    swapped = jnp.array([[1, 1, -1]])
+    assert np.asarray(diagnostics.classify(asks[:1], swapped)).tolist() == [[0, 0, 2]]
+    assert np.asarray(diagnostics.classify(asks, swapped)).tolist() == [[0, 1, 2]]
+
+
+def test_non_attitude_recall_follows_coin_flips(smoke_items):
+    train, test = smoke_items
+    cfg = dataclasses.replace(annotators.AnnotatorConfig(), shares=(0.5, 0.5, 0.0, 0.0))
+    out = diagnostics.run_diagnostics(jax.random.key(0), train, test, 2, 3, cfg, SMOKE.reward_model, (1, 2, 4))
+    for r in (1, 2, 4):
+        recall = float(np.mean(out["by_reasks"][str(r)]["non_attitude"]["recall"]))
+        assert abs(recall - (1 - 2.0**-r)) < 0.08, (r, recall)
+
+
+def _word_counting_estimator(tokens, mask):
+    """A stand-in estimator: each emotion word the user says counts 3 on its category."""
+    from emojax.world import vocab
+
+    category = jnp.asarray(vocab.emotion_word_category())[tokens]  # [b, L]
+    hits = jax.nn.one_hot(jnp.where(mask & (category >= 0), category, -1), 40)
+    return 3.0 * jnp.sum(hits, axis=1)
+
+
+def test_estimator_cells_read_fresh_renderings(smoke_items):
+    train, test = smoke_items
+    cells = measure.ESTIMATOR_CELLS + ("preference_binary",)
+    with pytest.raises(ValueError, match="predict"):
+        condition.run_condition(jax.random.key(0), train, test, 2, 3, SMOKE.annotators, SMOKE.rater_config,
+                                SMOKE.reward_model, cells=cells)  # fmt: skip
+    out = condition.run_condition(jax.random.key(0), train, test, 2, 3, SMOKE.annotators, SMOKE.rater_config,
+                                  SMOKE.reward_model, cells=cells, predict=_word_counting_estimator,
+                                  world=SMOKE.world)  # fmt: skip
+    sig = out["estimator_graded"]["signal"]
+    assert np.all(np.isnan(np.asarray(sig["cross_frame_icc"])))
+    assert np.all(np.isfinite(np.asarray(sig["retest_icc"]))) and np.all(np.asarray(sig["retest_agreement"]) < 1.0)
+    tokens = items.utterances(jax.random.key(1), train, SMOKE.world, 3)
+    assert tokens.shape[:3] == (SMOKE.num_train, 3, 3)
+    assert not np.array_equal(np.asarray(tokens[:, 0]), np.asarray(tokens[:, 1]))  # each judgment its own rendering

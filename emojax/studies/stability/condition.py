@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from emojax.studies.stability import measure, reward_models, signals
-from emojax.studies.stability.items import Items
+from emojax.studies.stability.items import Items, WorldConfig
 from emojax.world import annotators, raters
 
 __all__ = ["Measurement", "ece", "gold_accuracy", "run_condition", "training_data"]
@@ -79,12 +79,12 @@ def training_data(cell: str, items: Items, emo: measure.EmotionJudgments, pref: 
         count = jnp.sum(k, axis=1)
         target = jnp.sum(p * k, axis=1) / jnp.maximum(count, 1)
         return reward_models.Data(items.features, target, (count > 0).astype(jnp.float32)), "bt"
-    values = emo.graded if cell == "emotion_graded" else emo.binary  # [n, J, 2]
+    values = emo.graded if cell.endswith("graded") else emo.binary  # [n, J, 2]
     k = jnp.ones(values.shape[:2]) if keep is None else keep.astype(jnp.float32)
     target = jnp.sum(values * k[..., None], axis=1) / jnp.maximum(jnp.sum(k, axis=1), 1)[:, None]  # [n, 2]
     weight = jnp.broadcast_to((jnp.sum(k, axis=1) > 0).astype(jnp.float32)[:, None], target.shape)
     x = items.features.reshape(-1, items.features.shape[-1])
-    if cell == "emotion_graded":
+    if cell.endswith("graded"):
         target = (target - jnp.mean(target)) / jnp.maximum(jnp.std(target), 1e-6)
         return reward_models.Data(x, target.reshape(-1), weight.reshape(-1)), "regression"
     return reward_models.Data(x, target.reshape(-1), weight.reshape(-1)), "logistic"
@@ -126,38 +126,52 @@ def _score(rewards: jax.Array, loss: str, test: Items, rm_cfg: reward_models.Rew
 def run_condition(key: jax.Array, train: Items, test: Items, seeds: int, judgments: int,
                   acfg: annotators.AnnotatorConfig, rcfg: raters.RaterConfig,
                   rm_cfg: reward_models.RewardModelConfig, reask_new_order: bool = True,
-                  cells: tuple[str, ...] = measure.CELLS, shares=None) -> dict[str, Any]:  # fmt: skip
+                  cells: tuple[str, ...] = measure.CELLS, shares=None, predict=None,
+                  world: WorldConfig | None = None) -> dict[str, Any]:  # fmt: skip
     """Per-seed results ``{cell: {"signal": {metric: [S]}, "rm": {aggregation: {...}}}}``
     (rewards ``[S, n_test, 2]``), for ``seeds`` fresh measurements of the same items.
 
     Compiled once per shape and per static setting (float settings of the world, the
     annotators and the raters are traced, so a sweep over them reuses the program; so is
-    ``shares``, the annotators' mixture, which overrides ``acfg.shares``)."""
+    ``shares``, the annotators' mixture, which overrides ``acfg.shares``).
+
+    ``predict`` (a trained estimator, :func:`emojax.train.estimator.load_estimator`) and
+    ``world`` (to render the users' utterances) are needed for
+    :data:`~emojax.studies.stability.measure.ESTIMATOR_CELLS`; an estimator has no frame,
+    so their cross-frame metrics are NaN."""
     if rcfg.num_raters != judgments:
         raise ValueError(f"run_condition: raters.num_raters={rcfg.num_raters} must equal judgments={judgments} "
                          "(equal judgments per item for both signals)")  # fmt: skip
-    unknown = set(cells) - set(measure.CELLS)
+    unknown = set(cells) - set(measure.CELLS + measure.ESTIMATOR_CELLS)
     if unknown:
-        raise KeyError(f"run_condition: unknown cells {sorted(unknown)}; known: {measure.CELLS}")
+        raise KeyError(f"run_condition: unknown cells {sorted(unknown)}; known: {measure.CELLS + measure.ESTIMATOR_CELLS}")
+    if set(cells) & set(measure.ESTIMATOR_CELLS) and (predict is None or world is None):
+        raise ValueError("run_condition: estimator cells need predict (a trained estimator) and world")
     shares = jnp.asarray(acfg.shares if shares is None else shares, jnp.float32)
-    return _run(key, train, test, acfg, rcfg, rm_cfg, shares, seeds=seeds, judgments=judgments,
-                reask_new_order=reask_new_order, cells=tuple(cells))  # fmt: skip
+    return _run(key, train, test, acfg, rcfg, rm_cfg, shares, world, seeds=seeds, judgments=judgments,
+                reask_new_order=reask_new_order, cells=tuple(cells), predict=predict)  # fmt: skip
 
 
-@functools.partial(jax.jit, static_argnames=("seeds", "judgments", "reask_new_order", "cells"))
-def _run(key, train, test, acfg, rcfg, rm_cfg, shares, *, seeds, judgments, reask_new_order, cells):
+@functools.partial(jax.jit, static_argnames=("seeds", "judgments", "reask_new_order", "cells", "predict"))
+def _run(key, train, test, acfg, rcfg, rm_cfg, shares, world, *, seeds, judgments, reask_new_order, cells, predict):
     def one(k):
-        k_measure, k_rm = jax.random.split(k)
+        k_measure, k_rm, k_est = jax.random.split(k, 3)
         m = measure_seed(k_measure, train, judgments, acfg, rcfg, reask_new_order, shares)
+        if set(cells) & set(measure.ESTIMATOR_CELLS):
+            est = [measure.estimator(kk, train, predict, world, judgments) for kk in jax.random.split(k_est, 2)]
+            est.append(est[1])  # no frame to swap: the "swap" is the re-ask, reported as NaN
         out = {}
         for c, kc in zip(cells, jax.random.split(k_rm, len(cells))):
-            values = [measure.pair_values(c, e, p) for e, p in zip(m.emo, m.pref)]
+            emo = est if c.startswith("estimator") else m.emo
+            values = [measure.pair_values(c, e, p) for e, p in zip(emo, m.pref)]
             abstained = jnp.stack([p.binary == annotators.ABSTAIN for p in m.pref]) if c.startswith("preference") \
                 else None  # fmt: skip
-            data, loss = training_data(c, train, m.emo[0], m.pref[0], acfg.scale_points)
+            data, loss = training_data(c, train, emo[0], m.pref[0], acfg.scale_points)
             rewards, final_loss = reward_models.fit_predict(kc, data, test.features, rm_cfg, loss)
-            out[c] = {"signal": signals.signal_metrics(*values, abstained), "rm": _score(rewards, loss, test, rm_cfg),
-                      "final_loss": jnp.mean(final_loss)}  # fmt: skip
+            sig = signals.signal_metrics(*values, abstained)
+            if c.startswith("estimator"):
+                sig = {k: (jnp.full_like(v, jnp.nan) if k.startswith("cross_frame") else v) for k, v in sig.items()}
+            out[c] = {"signal": sig, "rm": _score(rewards, loss, test, rm_cfg), "final_loss": jnp.mean(final_loss)}
         return out
 
     return jax.vmap(one)(jax.random.split(key, seeds))

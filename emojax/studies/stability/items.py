@@ -40,7 +40,7 @@ from emojax.world import acts as acts_lib
 from emojax.world import annotators, behaviour, gold
 from emojax.world import user as user_lib
 
-__all__ = ["Items", "WorldConfig", "features", "num_features", "readout", "sample_items", "split"]
+__all__ = ["Items", "WorldConfig", "features", "num_features", "readout", "sample_items", "split", "utterances"]
 
 
 @config.pytree_config
@@ -103,6 +103,7 @@ class Items(NamedTuple):
     state_after: jax.Array  # [n, 2, 40]
     said_after: jax.Array  # [n, 2, L] the user's next utterance after each reply
     pair: annotators.PairCues  # [n] A minus B
+    user: user_lib.User  # [n] the user before any reply (to render more utterances)
 
 
 def _truth(cfg: WorldConfig) -> jax.Array:
@@ -172,7 +173,7 @@ def _one(key: jax.Array, truth: jax.Array, cfg: WorldConfig):
     same2 = lambda k: jnp.stack([k, k])  # noqa: E731
     out = jax.vmap(reply)(split2(k_plan), split2(k_render), same2(k_react), split2(k_next))
     tokens, feats, utility, parts, e_after, state_after, said_after, cues = out
-    return context, u.need, tokens, feats, utility, parts, u.e, e_after, u.state, state_after, said_after, cues
+    return context, u.need, tokens, feats, utility, parts, u.e, e_after, u.state, state_after, said_after, cues, u
 
 
 def sample_items(key: jax.Array, n: int, cfg: WorldConfig) -> Items:
@@ -188,10 +189,24 @@ def sample_items(key: jax.Array, n: int, cfg: WorldConfig) -> Items:
 def _sample(key, n, cfg):
     truth = _truth(cfg)
     out = jax.lax.map(lambda k: _one(k, truth, cfg), jax.random.split(key, n), batch_size=min(n, 256))
-    context, need, tokens, feats, utility, parts, e0, e1, s0, s1, said, cues = out
+    context, need, tokens, feats, utility, parts, e0, e1, s0, s1, said, cues, u = out
     diff = cues[:, 0] - cues[:, 1]  # [n, 5]
     pair = annotators.PairCues(*(diff[:, i] for i in range(5)))
-    return Items(context, need, tokens, feats, utility, parts, e0, e1, s0, s1, said, pair)
+    return Items(context, need, tokens, feats, utility, parts, e0, e1, s0, s1, said, pair, u)
+
+
+def utterances(key: jax.Array, it: Items, cfg: WorldConfig, judgments: int) -> jax.Array:
+    """``[n, J, 3, L]`` fresh renderings of what each user would say before any reply and
+    after reply A and B (one rendering per judgment: each is a new sample of how the same
+    state is put into words, so an estimator reading them faces the language's noise)."""
+    states = jnp.stack([it.state_before, it.state_after[:, 0], it.state_after[:, 1]], axis=1)  # [n, 3, 40]
+
+    def one(k, u, s):
+        say = lambda kk, x: user_lib.utterance(kk, u._replace(state=x), cfg.user)  # noqa: E731
+        keys = jax.random.split(k, (judgments, 3))
+        return jax.vmap(lambda kr: jax.vmap(say)(kr, s))(keys)
+
+    return jax.vmap(one)(jax.random.split(key, it.need.shape[0]), it.user, states)
 
 
 def split(items: Items, n_first: int) -> tuple[Items, Items]:

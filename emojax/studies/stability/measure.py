@@ -33,12 +33,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from emojax.studies.stability.items import Items, readout
-from emojax.world import annotators, raters
+from emojax.studies.stability.items import Items, WorldConfig, readout, utterances
+from emojax.world import annotators, language, raters
 
-__all__ = ["CELLS", "EmotionJudgments", "emotion", "pair_values", "preference"]
+__all__ = ["CELLS", "ESTIMATOR_CELLS", "EmotionJudgments", "emotion", "estimator", "pair_values", "preference"]
 
 CELLS: tuple[str, ...] = ("emotion_graded", "emotion_binary", "preference_graded", "preference_binary")
+# The estimator's reading of the user's next utterance: the same two formats, a third row.
+ESTIMATOR_CELLS: tuple[str, ...] = ("estimator_graded", "estimator_binary")
 
 
 class EmotionJudgments(NamedTuple):
@@ -58,6 +60,18 @@ def emotion(key: jax.Array, items: Items, panel: raters.RaterPanel, cfg: raters.
     return EmotionJudgments(graded, (graded > 0).astype(jnp.float32))
 
 
+def estimator(key: jax.Array, items: Items, predict, world: WorldConfig, judgments: int) -> EmotionJudgments:
+    """One ask of the trained estimator (``predict(tokens, mask) -> [batch, 40]``, e.g.
+    :func:`emojax.train.estimator.load_estimator`): each judgment reads a fresh rendering of
+    what the user says before any reply and after each, read out like the raters' ratings.
+    An estimator has no frame; a re-ask is a new rendering."""
+    tokens = utterances(key, items, world, judgments)  # [n, J, 3, L]
+    flat = tokens.reshape(-1, tokens.shape[-1])
+    scores = readout(predict(flat, language.mask(flat))).reshape(tokens.shape[:3])  # [n, J, 3]
+    graded = scores[..., 1:] - scores[..., :1]
+    return EmotionJudgments(graded, (graded > 0).astype(jnp.float32))
+
+
 def preference(key: jax.Array, items: Items, resp: annotators.Respondents, frame: annotators.Frame,
                cfg: annotators.AnnotatorConfig, abstain: bool = False) -> annotators.Answers:  # fmt: skip
     """One ask of every annotator on every pair (``[n, J]`` answers)."""
@@ -66,12 +80,12 @@ def preference(key: jax.Array, items: Items, resp: annotators.Respondents, frame
 
 def pair_values(cell: str, emo: EmotionJudgments | None = None, pref: annotators.Answers | None = None) -> jax.Array:
     """``[n, J]`` one value per judge and pair for ``cell`` (one of :data:`CELLS`)."""
-    if cell == "emotion_graded":
+    if cell in ("emotion_graded", "estimator_graded"):
         return emo.graded[..., 0] - emo.graded[..., 1]
-    if cell == "emotion_binary":
+    if cell in ("emotion_binary", "estimator_binary"):
         return emo.binary[..., 0] - emo.binary[..., 1]
     if cell == "preference_graded":
         return pref.graded.astype(jnp.float32)
     if cell == "preference_binary":
         return pref.binary.astype(jnp.float32)
-    raise KeyError(f"unknown cell {cell!r}; known: {CELLS}")
+    raise KeyError(f"unknown cell {cell!r}; known: {CELLS + ESTIMATOR_CELLS}")

@@ -57,8 +57,29 @@ def score(results: dict[str, Any]) -> dict[str, Any]:
     out["P5"] = {"held": c["stability"]["winner"] == "first" and c["gold_accuracy"]["winner"] in ("first", "tie"),
                  "stability": c["stability"], "gold_accuracy": c["gold_accuracy"]}  # fmt: skip
 
-    for name in ("P6", "P7"):
-        out[name] = {"held": None, "status": "not measured yet (diagnostics and filtered reward models come next)"}
+    diag = results.get("diagnostics")
+    if diag:
+        by = diag["by_reasks"]
+        rs = sorted(by, key=int)
+        na_recall = {r: by[r]["non_attitude"]["recall"]["mean"] for r in rs}
+        expected = {r: 1 - 2 ** -int(r) for r in rs}
+        parts = {
+            "non_attitude_recall_rises": all(na_recall[a] < na_recall[b] for a, b in zip(rs, rs[1:])),
+            "non_attitude_recall_near_1_minus_2^-r": all(abs(na_recall[r] - expected[r]) <= 0.1 for r in rs),
+            "non_attitude_precision_above_chance": all(
+                by[r]["non_attitude"]["precision"]["mean"] > by[r]["non_attitude"]["prevalence"]["mean"] for r in rs),
+            "constructed_recall_below_0.8": all(by[r]["constructed"]["recall"]["mean"] < 0.8 for r in rs),
+            "artifact_classified_genuine_over_0.8": all(
+                by[r]["artifact_classified_as"]["genuine"]["mean"] > 0.8 for r in rs),
+        }  # fmt: skip
+        out["P6"] = {"held": all(parts.values()), "parts": parts, "non_attitude_recall": na_recall,
+                     "expected": expected}  # fmt: skip
+        comp = diag["comparisons"]
+        parts7 = {"consistency beats pooled": comp["consistency vs pooled"]["gold_accuracy"]["winner"] == "first",
+                  "consistency beats abstain": comp["consistency vs abstain"]["gold_accuracy"]["winner"] == "first"}
+        out["P7"] = {"held": all(parts7.values()), "parts": parts7}
+    else:
+        out["P6"] = out["P7"] = {"held": None, "status": "not measured (diagnostics skipped)"}
 
     gap = abs(e["rm/mean/seed_spearman"]["mean"] - p["rm/mean/seed_spearman"]["mean"])
     shifts = {f"{cell}/{how}": abs(cells[cell][f"rm/{how}/seed_spearman"]["mean"] - cells[cell]["rm/mean/seed_spearman"]["mean"])

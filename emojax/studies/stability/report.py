@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emojax.studies.stability.measure import CELLS
+from emojax.studies.stability.measure import CELLS, ESTIMATOR_CELLS
 
 __all__ = ["ci", "summary"]
 
@@ -28,7 +28,7 @@ def ci(c: dict[str, float] | None) -> str:
 def _headline(results) -> list[str]:
     cells = results["defaults"]["cells"]
     lines = ["| cell | " + " | ".join(n for n, _ in _COLUMNS) + " |", "|---" * (len(_COLUMNS) + 1) + "|"]
-    for cell in CELLS:
+    for cell in [c for c in CELLS + ESTIMATOR_CELLS if c in cells]:
         lines.append(f"| {cell} | " + " | ".join(ci(cells[cell].get(k)) for _, k in _COLUMNS) + " |")
     return lines
 
@@ -62,6 +62,26 @@ def _phase(results) -> list[str]:
     return lines
 
 
+def _diagnostics(results) -> list[str]:
+    diag = results.get("diagnostics")
+    if not diag:
+        return []
+    by = sorted(diag["by_reasks"].items(), key=lambda kv: int(kv[0]))
+    classes = [c for c in by[0][1] if c != "artifact_classified_as"]
+    lines = ["", "## Diagnostic: classifying annotations by consistency (precision / recall, chance = prevalence)",
+             "| re-asks | " + " | ".join(f"{c} P / R (chance)" for c in classes) + " | artifacts classified genuine |",
+             "|---" * (len(classes) + 2) + "|"]  # fmt: skip
+    for r, d in by:
+        cells = [f"{d[c]['precision']['mean']:.2f} / {d[c]['recall']['mean']:.2f} ({d[c]['prevalence']['mean']:.2f})"
+                 for c in classes]  # fmt: skip
+        lines.append(f"| {r} | " + " | ".join(cells) + f" | {d['artifact_classified_as']['genuine']['mean']:.2f} |")
+    lines += ["", "Reward models on filtered preference labels (binary, Bradley-Terry):",
+              "| labels | gold accuracy | seed-to-seed Spearman | labels kept |", "|---|---|---|---|"]
+    for name, f in diag["filters"].items():
+        lines.append(f"| {name} | {ci(f['gold_accuracy'])} | {ci(f['seed_spearman'])} | {ci(f['labels_kept'])} |")
+    return lines + ["", *_comparisons(diag["comparisons"])]
+
+
 def summary(results: dict[str, Any]) -> str:
     """The headline table, the comparisons, calibration, phase diagram and predictions."""
     cal = results["calibration"]
@@ -80,6 +100,7 @@ def summary(results: dict[str, Any]) -> str:
     phase = _phase(results)
     if phase:
         lines += ["", "## Phase diagram (graded emotion vs binary preference)", *phase]
+    lines += _diagnostics(results)
     lines += ["", "## Predictions (docs/predictions/stability.md)"]
     for k, v in results["predictions"].items():
         lines.append(f"- {k}: {'held' if v['held'] else 'not measured' if v['held'] is None else 'failed'}")

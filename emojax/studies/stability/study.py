@@ -22,7 +22,10 @@ them (:mod:`.items`). :func:`run`
    emotion against binary preference (each signal as it is used in practice);
 4. sweeps the phase diagram (preference mixture x rater noise x rho) for graded emotion
    against binary preference (``PhaseConfig.ensemble`` members per reward model);
-5. scores the predictions committed in ``docs/predictions/stability.md``.
+5. classifies annotations by consistency across re-asks and a frame swap against the
+   simulator's types, and trains reward models on pooled, consistency-filtered and
+   abstain-filtered labels (:mod:`.diagnostics`);
+6. scores the predictions committed in ``docs/predictions/stability.md``.
 
 The predictions were written before any of this code ran; nothing here reads them.
 """
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import time
 from typing import Any
 
@@ -39,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from emojax import config, metrics
-from emojax.studies.stability import condition, items, measure, reward_models
+from emojax.studies.stability import condition, diagnostics, items, measure, reward_models
 from emojax.world import annotators, raters
 
 __all__ = ["Config", "PRESETS", "PhaseConfig", "run", "seed_ci"]
@@ -94,6 +98,12 @@ class Config:
       world, annotators, raters, reward_model: the parts' settings (the raters'
         ``num_raters`` is set to ``judgments``).
       reask_new_order: a re-ask is a later session that shows the pair in a new order.
+      reasks: identical re-asks the diagnostic is scored at.
+      estimator: the estimator that reads the users' utterances (the
+        :data:`~.measure.ESTIMATOR_CELLS` rows): a path to a trained estimator's work dir
+        (``python -m experiments.train_estimator``), an estimator preset name (``smoke``,
+        ``tiny``, ...) trained into ``WORKDIR/estimator`` on first use and reused after, or
+        "" to leave the estimator out.
       phase: the phase diagram (None: skip it).
       seed: root seed.
     """
@@ -107,6 +117,8 @@ class Config:
     raters: raters.RaterConfig = raters.RaterConfig()
     reward_model: reward_models.RewardModelConfig = reward_models.RewardModelConfig()
     reask_new_order: bool = True
+    reasks: tuple[int, ...] = (1, 2, 4)
+    estimator: str = "tiny"
     phase: PhaseConfig | None = PhaseConfig()
     seed: int = 0
 
@@ -122,7 +134,7 @@ class Config:
 
 
 PRESETS: dict[str, Config] = {
-    "smoke": Config(num_train=120, num_test=60, judgments=3, seeds=3,
+    "smoke": Config(num_train=120, num_test=60, judgments=3, seeds=3, estimator="",
                     reward_model=reward_models.RewardModelConfig(steps=60, ensemble=2, hidden=8),
                     phase=PhaseConfig(genuine_shares=(0.7,), non_attitude_shares=(0.05,), noise_scales=(2.0,),
                                       rhos=(0.1, 1.0))),
@@ -190,6 +202,7 @@ COMPARISONS = {  # name: (first cell, second cell)
     "as used: graded emotion vs binary preference": ("emotion_graded", "preference_binary"),
     "emotion: graded vs binary": ("emotion_graded", "emotion_binary"),
     "preference: graded vs binary": ("preference_graded", "preference_binary"),
+    "estimator: graded emotion vs binary preference": ("estimator_graded", "preference_binary"),
 }
 AS_USED = "as used: graded emotion vs binary preference"
 STABILITY = "rm/mean/seed_spearman"
@@ -211,15 +224,36 @@ def _items(cfg: Config, world: items.WorldConfig):
     return items.split(items.sample_items(key, cfg.num_train + cfg.num_test, world), cfg.num_train)
 
 
-def _condition(cfg: Config, train, test, rcfg, cells, shares=None, with_kendall=True, rm_cfg=None):
+def _condition(cfg: Config, train, test, rcfg, cells, shares=None, with_kendall=True, rm_cfg=None, predict=None):
     key = jax.random.fold_in(jax.random.key(cfg.seed), 2)
     out = condition.run_condition(key, train, test, cfg.seeds, cfg.judgments, cfg.annotators, rcfg,
-                                  rm_cfg or cfg.reward_model, cfg.reask_new_order, cells, shares)  # fmt: skip
+                                  rm_cfg or cfg.reward_model, cfg.reask_new_order, cells, shares, predict,
+                                  cfg.world)  # fmt: skip
     out = jax.device_get(out)
     summary, per_seed = {}, {}
     for c in cells:
         summary[c], per_seed[c] = _summarise_cell(out[c], with_kendall)
     return summary, per_seed
+
+
+def _diagnostics(cfg: Config, train, test) -> dict[str, Any]:
+    key = jax.random.fold_in(jax.random.key(cfg.seed), 3)
+    out = jax.device_get(diagnostics.run_diagnostics(key, train, test, cfg.seeds, cfg.judgments, cfg.annotators,
+                                                     cfg.reward_model, cfg.reasks))  # fmt: skip
+    by = {r: {cls: {k: seed_ci(v) for k, v in scores.items()} for cls, scores in d.items() if cls in diagnostics.CLASSES}
+          for r, d in out["by_reasks"].items()}  # fmt: skip
+    for r, d in out["by_reasks"].items():
+        by[r]["artifact_classified_as"] = {k: seed_ci(v) for k, v in d["artifact_classified_as"].items()}
+    per_seed = {}
+    filters = {}
+    for name, f in out["filters"].items():
+        per_seed[name] = {ACCURACY: np.asarray(f["gold_accuracy"]), STABILITY: _seed_pairs(np.asarray(f["rewards"]),
+                                                                                           metrics.spearman)}  # fmt: skip
+        filters[name] = {"gold_accuracy": seed_ci(f["gold_accuracy"]), "seed_spearman": seed_ci(per_seed[name][STABILITY]),
+                         "items_kept": seed_ci(f["items_kept"]), "labels_kept": seed_ci(f["labels_kept"])}  # fmt: skip
+    pairs = {"consistency vs pooled": ("consistency", "pooled"), "abstain vs pooled": ("abstain", "pooled"),
+             "consistency vs abstain": ("consistency", "abstain")}  # fmt: skip
+    return {"by_reasks": by, "filters": filters, "comparisons": _compare(per_seed, pairs)}
 
 
 def _calibration(cfg: Config, train, summary) -> dict[str, Any]:
@@ -277,16 +311,41 @@ def _phase(cfg: Config) -> list[dict[str, Any]]:
     return rows
 
 
-def run(cfg: Config) -> dict[str, Any]:
-    """Run the study; returns the JSON-ready results (see the module docstring)."""
+def load_or_train_estimator(cfg: Config, workdir: str | None):
+    """``(predict, where)`` for ``cfg.estimator`` (see :class:`Config`), or ``(None, None)``."""
+    if not cfg.estimator:
+        return None, None
+    from emojax.train import config as train_config
+    from emojax.train import estimator as est
+
+    if os.path.isdir(cfg.estimator):
+        return est.load_estimator(cfg.estimator), cfg.estimator
+    if cfg.estimator not in train_config.PRESETS:
+        raise ValueError(f"Config.estimator must be a trained estimator's work dir or one of "
+                         f"{sorted(train_config.PRESETS)}, got {cfg.estimator!r}")  # fmt: skip
+    if workdir is None:
+        raise ValueError("run: an estimator preset needs a workdir to train it in (or set estimator='')")
+    where = os.path.join(workdir, "estimator")
+    if not os.path.exists(os.path.join(where, "eval.json")):
+        est.run(dataclasses.replace(train_config.PRESETS[cfg.estimator], baselines=False), where, progress=False)
+    return est.load_estimator(where), where
+
+
+def run(cfg: Config, workdir: str | None = None) -> dict[str, Any]:
+    """Run the study; returns the JSON-ready results (see the module docstring). ``workdir``
+    holds the estimator when ``cfg.estimator`` is a preset name."""
     t0 = time.perf_counter()
+    predict, estimator_dir = load_or_train_estimator(cfg, workdir)
+    t_est = time.perf_counter() - t0
     train, test = _items(cfg, cfg.world)
-    summary, per_seed = _condition(cfg, train, test, cfg.rater_config, measure.CELLS)
+    cells = measure.CELLS + (measure.ESTIMATOR_CELLS if predict is not None else ())
+    summary, per_seed = _condition(cfg, train, test, cfg.rater_config, cells, predict=predict)
     results: dict[str, Any] = {
         "defaults": {"cells": summary, "comparisons": _compare(per_seed)},
         "calibration": _calibration(cfg, train, summary),
         "spearman_e_gold": {str(cfg.world.rho): _spearman_e_gold(train)},
-        "seconds": {"defaults": round(time.perf_counter() - t0, 1)},
+        "estimator": estimator_dir,
+        "seconds": {"estimator": round(t_est, 1), "defaults": round(time.perf_counter() - t0 - t_est, 1)},
     }
     t1 = time.perf_counter()
     noise = sorted(set((cfg.raters.noise_scale,) + (cfg.phase.noise_scales if cfg.phase else ())))
@@ -297,6 +356,9 @@ def run(cfg: Config) -> dict[str, Any]:
         for row in rows:
             results["spearman_e_gold"][str(row["rho"])] = row["spearman_e_gold"]
     results["seconds"]["phase"] = round(time.perf_counter() - t1, 1)
+    t2 = time.perf_counter()
+    results["diagnostics"] = _diagnostics(cfg, train, test)
+    results["seconds"]["diagnostics"] = round(time.perf_counter() - t2, 1)
     from emojax.studies.stability import predictions  # scored last, from the results only
 
     results["predictions"] = predictions.score(results)
