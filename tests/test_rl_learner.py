@@ -32,6 +32,7 @@ from jax.sharding import Mesh
 from emojax import tracking
 from emojax.rl import learner as learner_lib
 from emojax.rl import loop, policy
+from emojax.rl import update as update_lib
 from emojax.rl.config import PRESETS, GRPOConfig
 from emojax.rl.observation import Observation
 from emojax.rl.rewards import register_reward
@@ -107,6 +108,37 @@ def test_config_presets_and_validation():
         GRPOConfig(num_prompts=3, group_size=3, micro_batches=2)
     with pytest.raises(ValueError, match="seed_strategy"):
         GRPOConfig(seed_strategy="pmap")
+
+
+def test_entropy_schedule_holds_then_decays_the_bonus_to_zero():
+    base = GRPOConfig(entropy_coef=0.1, steps=200, checkpoint_every=20, mu=2)  # 400 updates
+    at = lambda cfg, *counts: [float(update_lib.entropy_schedule(cfg)(c)) for c in counts]  # noqa: E731
+    np.testing.assert_allclose(at(base, 0, 200, 400), [0.1, 0.1, 0.1])  # the default: constant
+    linear = base.replace(entropy_schedule="linear")
+    np.testing.assert_allclose(at(linear, 0, 200, 399, 400, 500), [0.1, 0.05, 0.1 / 400, 0.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(at(linear.replace(entropy_decay_steps=10_000), 0, 200, 400), [0.1, 0.05, 0.0],
+                               atol=1e-9)  # more than the run has: all of it
+    np.testing.assert_allclose(at(base.replace(entropy_schedule="cosine"), 0, 200, 400), [0.1, 0.05, 0.0], atol=1e-9)
+    np.testing.assert_allclose(at(linear.replace(entropy_decay_steps=100), 0, 299, 300, 350, 400),
+                               [0.1, 0.1, 0.1, 0.05, 0.0], atol=1e-9)  # held, then the last 100
+    with pytest.raises(ValueError, match="entropy_schedule"):
+        GRPOConfig(entropy_schedule="exponential")
+    with pytest.raises(ValueError, match="entropy_decay_steps"):
+        GRPOConfig(entropy_decay_steps=-1)
+    # In the compiled update: each step's coefficient (4 updates, the last 3 decaying) and
+    # the loss it gave (one micro-batch: loss - policy_loss is -coef * the mean entropy).
+    lrn = _learner(entropy_coef=0.1, entropy_schedule="linear", entropy_decay_steps=3, mu=1, micro_batches=1,
+                   dynamic_sampling=False)
+    state = lrn.init(jax.random.key(0))
+    coefs, gap, entropy = [], [], []
+    for _ in range(CFG.steps // CFG.checkpoint_every):
+        state, metrics = lrn.run_chunk(state)
+        coefs.extend(np.asarray(metrics["entropy_coef"]))
+        gap.extend(np.asarray(metrics["loss"]) - np.asarray(metrics["policy_loss"]))
+        entropy.extend(np.asarray(metrics["entropy"]))
+    np.testing.assert_allclose(coefs, [0.1, 0.1, 0.2 / 3, 0.1 / 3], rtol=1e-6)
+    np.testing.assert_allclose(gap, -np.array(coefs) * np.array(entropy), rtol=1e-4, atol=1e-7)
+    assert min(entropy) > 0.1  # the bonus was not zero by accident
 
 
 def test_chunk_compiles_once_and_reward_goes_up():

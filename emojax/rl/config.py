@@ -27,10 +27,11 @@ from emojax.rl import advantages, losses
 from emojax.rl import policy as policy_lib
 from emojax.rl.rewards import RewardConfig
 
-__all__ = ["LR_SCHEDULES", "PRESETS", "SEED_STRATEGIES", "GRPOConfig"]
+__all__ = ["ENTROPY_SCHEDULES", "LR_SCHEDULES", "PRESETS", "SEED_STRATEGIES", "GRPOConfig"]
 
 SEED_STRATEGIES = ("vmap", "map", "auto")
 LR_SCHEDULES = ("constant", "linear", "cosine")
+ENTROPY_SCHEDULES = ("constant", "linear", "cosine")
 
 
 def _int_at_least(cfg, low: int, *names: str) -> None:
@@ -55,6 +56,16 @@ class GRPOConfig:
       loss_type, epsilon_low, epsilon_high, kl_estimator, importance_sampling_level,
         entropy_coef: as :func:`~emojax.rl.losses.policy_loss` (``epsilon_high`` is its
         own field: changing ``epsilon_low`` alone leaves it at 0.2).
+      entropy_schedule, entropy_decay_steps: how the entropy bonus changes over the run
+        (:func:`emojax.rl.update.entropy_schedule`): ``constant`` keeps ``entropy_coef``;
+        ``linear`` and ``cosine`` hold it, then decay it to 0 over the run's last
+        ``entropy_decay_steps`` updates (0, or more than the run has: all of them, from
+        the first update). It
+        counts updates as the learning rate does (the optimizer's step count), and is
+        logged as ``entropy_coef``. Why: a run's reward is that of completions sampled
+        at the training temperature, so a bonus that keeps the policy stochastic to the
+        end caps it, while one that stops early lets the policy collapse before it has
+        learnt; a late decay explores and then sharpens.
       dual_clip, delta: 0 means off (``policy_loss``'s ``None``).
       mask_truncated_completions: drop completions without an end token from the loss.
       beta: KL coefficient; a frozen copy of the initial policy is kept only when > 0.
@@ -106,6 +117,8 @@ class GRPOConfig:
     kl_estimator: str = "k3"
     importance_sampling_level: str = "token"
     entropy_coef: float = 0.0
+    entropy_schedule: str = "constant"
+    entropy_decay_steps: int = 0
     dual_clip: float = 0.0
     delta: float = 0.0
     mask_truncated_completions: bool = False
@@ -141,7 +154,7 @@ class GRPOConfig:
         config.require(self, "policy", lambda v: isinstance(v, policy_lib.PolicyConfig), "a PolicyConfig")
         config.require(self, "reward", lambda v: isinstance(v, RewardConfig), "a RewardConfig")
         _int_at_least(self, 0, "max_new_tokens", "top_k", "warmup_steps", "std_ddof", "max_bad_steps",
-                      "max_rollbacks", "log_completions")
+                      "max_rollbacks", "log_completions", "entropy_decay_steps")
         _int_at_least(self, 1, "num_prompts", "group_size", "mu", "micro_batches", "oversample", "steps",
                       "checkpoint_every", "keep_checkpoints", "vmap_seeds")
         config.positive(self, "temperature", "learning_rate")
@@ -156,7 +169,8 @@ class GRPOConfig:
         for name, choices in (("loss_type", losses.LOSS_TYPES), ("kl_estimator", losses.KL_ESTIMATORS),
                               ("importance_sampling_level", losses.IMPORTANCE_SAMPLING_LEVELS),
                               ("advantage_scale", advantages.SCALES), ("advantage_estimator", advantages.ESTIMATORS),
-                              ("lr_schedule", LR_SCHEDULES), ("seed_strategy", SEED_STRATEGIES)):
+                              ("lr_schedule", LR_SCHEDULES), ("entropy_schedule", ENTROPY_SCHEDULES),
+                              ("seed_strategy", SEED_STRATEGIES)):
             config.require(self, name, lambda v, c=choices: v in c, f"one of {choices}")
         batch = self.num_prompts * self.group_size
         config.require(self, "micro_batches", lambda v: batch % v == 0,

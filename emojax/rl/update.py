@@ -30,7 +30,7 @@ from emojax.rl import losses, sampler
 from emojax.rl.config import GRPOConfig
 from emojax.rl.rollout import Batch
 
-__all__ = ["last_learning_rate", "make_optimizer", "make_update", "schedule"]
+__all__ = ["entropy_schedule", "last_learning_rate", "make_optimizer", "make_update", "schedule"]
 
 
 def schedule(cfg: GRPOConfig) -> optax.Schedule:
@@ -49,6 +49,26 @@ def schedule(cfg: GRPOConfig) -> optax.Schedule:
     return optax.join_schedules([optax.linear_schedule(0.0, cfg.learning_rate, warmup), after], [warmup])
 
 
+def entropy_schedule(cfg: GRPOConfig) -> optax.Schedule:
+    """The entropy bonus coefficient as a function of the update count (0 for the first
+    update): ``cfg.entropy_coef`` throughout (``constant``), or held at ``entropy_coef``
+    and then decayed, ``linear``-ly or along a half cosine, to 0 at the last of
+    ``cfg.updates`` over its last ``cfg.entropy_decay_steps`` updates (0, or more than the
+    run has: all of them)."""
+    coef = cfg.entropy_coef
+    if cfg.entropy_schedule == "constant" or coef == 0:
+        return optax.constant_schedule(coef)
+    decay = min(cfg.entropy_decay_steps or cfg.updates, cfg.updates)
+    hold = cfg.updates - decay
+    cosine = cfg.entropy_schedule == "cosine"
+
+    def at(count):
+        frac = jnp.clip((jnp.asarray(count, jnp.float32) - hold) / decay, 0.0, 1.0)
+        return coef * (0.5 * (1.0 + jnp.cos(jnp.pi * frac)) if cosine else 1.0 - frac)
+
+    return at
+
+
 def make_optimizer(cfg: GRPOConfig) -> optax.GradientTransformation:
     """AdamW after global-norm clipping (TRL's defaults: clip 1.0, no weight decay)."""
     adamw = optax.adamw(schedule(cfg), b1=cfg.adam_b1, b2=cfg.adam_b2, weight_decay=cfg.weight_decay)
@@ -57,12 +77,17 @@ def make_optimizer(cfg: GRPOConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), adamw)
 
 
+def _update_count(opt_state: Any) -> jax.Array:
+    """Updates applied so far: the optimizer's own step count (skipped updates do not
+    advance it)."""
+    return optax.tree_utils.tree_get(
+        opt_state, "count", filtering=lambda path, _: getattr(path[-1], "tuple_name", "") == "ScaleByScheduleState")
+
+
 def last_learning_rate(cfg: GRPOConfig, opt_state: Any) -> jax.Array:
     """The rate of the last applied update: the schedule at the optimizer's own step
     count, which skipped updates do not advance."""
-    count = optax.tree_utils.tree_get(
-        opt_state, "count", filtering=lambda path, _: getattr(path[-1], "tuple_name", "") == "ScaleByScheduleState")
-    return schedule(cfg)(jnp.maximum(count - 1, 0))
+    return schedule(cfg)(jnp.maximum(_update_count(opt_state) - 1, 0))
 
 
 def _split(tree: Any, m: int) -> Any:
@@ -93,8 +118,9 @@ def make_update(
     skipped)``, pure and jittable; ``skipped`` counts the non-finite updates (0..mu).
 
     Metrics (means over the ``mu`` updates): TRL's ``kl`` (when ``beta > 0``),
-    ``entropy``, ``clip_ratio/*``, plus ``loss``, ``policy_loss`` and ``grad_norm``
-    (before clipping).
+    ``entropy``, ``clip_ratio/*``, plus ``loss``, ``policy_loss``, ``grad_norm`` (before
+    clipping) and ``entropy_coef`` (:func:`entropy_schedule` at the optimizer's step
+    count, the same clock as the learning rate).
     """
     temperature = cfg.temperature
     # Rows j, j + M, ... form micro-batch j, so a group of G rows keeps G / M of them together.
@@ -107,10 +133,10 @@ def make_update(
     loss_kwargs = dict(
         loss_type=cfg.loss_type, epsilon_low=cfg.epsilon_low, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
         kl_estimator=cfg.kl_estimator, importance_sampling_level=cfg.importance_sampling_level,
-        dual_clip=cfg.dual_clip or None, delta=cfg.delta or None, entropy_coef=cfg.entropy_coef,
-        max_completion_length=num_completion)  # fmt: skip
+        dual_clip=cfg.dual_clip or None, delta=cfg.delta or None, max_completion_length=num_completion)  # fmt: skip
+    entropy_coef = entropy_schedule(cfg)
 
-    def micro_loss(params, mb, normalizer):
+    def micro_loss(params, mb, normalizer, coef):
         batch, old_logp, ref_logp = mb
         logp, entropy = logprobs(params, batch.tokens, batch.mask, entropy=True, shared_prompt=shared)
         if cfg.entropy_coef == 0:
@@ -118,14 +144,14 @@ def make_update(
         loss, metrics = losses.policy_loss(
             logp, old_logp, ref_logp, batch.advantages, batch.completion_mask, entropy=entropy,
             mask_truncated=batch.truncated if cfg.mask_truncated_completions else None,
-            normalizer=normalizer, **loss_kwargs)
+            normalizer=normalizer, entropy_coef=coef, **loss_kwargs)
         return loss, {"loss": loss, **metrics}
 
     grad_fn = jax.grad(micro_loss, has_aux=True)
 
-    def gradients(params, micro, normalizer):
+    def gradients(params, micro, normalizer, coef):
         def body(acc, mb):
-            grads, metrics = grad_fn(params, mb, normalizer)
+            grads, metrics = grad_fn(params, mb, normalizer, coef)
             return jax.tree.map(jnp.add, acc, grads), metrics
 
         zeros = jax.tree.map(jnp.zeros_like, params)
@@ -134,14 +160,15 @@ def make_update(
 
     def one_update(carry, _, micro, normalizer):
         params, opt_state = carry
-        grads, metrics = gradients(params, micro, normalizer)
+        coef = entropy_coef(_update_count(opt_state)) if cfg.entropy_schedule != "constant" else cfg.entropy_coef
+        grads, metrics = gradients(params, micro, normalizer, coef)
         grad_norm = optax.tree.norm(grads)
         ok = jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm)
         updates, new_opt_state = tx.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
         carry = (keep(new_params, params), keep(new_opt_state, opt_state))
-        return carry, ({**metrics, "grad_norm": grad_norm}, ~ok)
+        return carry, ({**metrics, "grad_norm": grad_norm, "entropy_coef": jnp.asarray(coef, jnp.float32)}, ~ok)
 
     def update(params, opt_state, ref_params, batch: Batch):
         mask_truncated = batch.truncated if cfg.mask_truncated_completions else None
