@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from emojax.rl import rewards
-from emojax.rl.tasks import make_task, need_reply, repeat_prompts, reverse, uniform_completions
-from emojax.world import vocab
+from emojax.rl.tasks import make_task, need_reply, repeat_prompts, reverse, terminate, uniform_completions
+from emojax.world import acts, vocab
 from emojax.world import user as user_lib
 
 N_PROMPTS = 64
@@ -91,7 +91,8 @@ def need():
 
 def test_need_reply_prompts_use_world_ids(need):
     task, (tokens, mask, state), _ = need
-    assert (task.vocab_size, task.end_token, task.pad_token) == (vocab.VOCAB_SIZE, vocab.EOS_ID, vocab.PAD_ID)
+    assert (task.vocab_size, task.end_token, task.pad_token) == (vocab.VOCAB_SIZE + need_reply.NUM_FRAMES,
+                                                                 vocab.EOS_ID, vocab.PAD_ID)
     assert tokens.shape == (N_PROMPTS, task.prompt_len) == (N_PROMPTS, 50)
     assert bool(jnp.all((tokens >= 0) & (tokens < vocab.VOCAB_SIZE)))
     m = np.asarray(mask)
@@ -111,10 +112,11 @@ def test_need_reply_optimum_and_a_reply_missing_the_need(need):
     total, parts = _score(task, prompts, (completion, cmask, truncated))
     np.testing.assert_allclose(total, 1.6, rtol=1e-6)  # need_act 1 + progress 0.5 + ended 0.1
     np.testing.assert_allclose(task.optimum_reward(jax.random.key(7), prompts), 1.6, rtol=1e-6)
+    assert completion.shape == (N_PROMPTS, 5) and bool(jnp.any(completion >= vocab.VOCAB_SIZE, axis=1).all())
     # Compliments instead of the needed act: the need is not met.
-    wrong = jnp.asarray(vocab.ids(["you", "are", "so", "wise", ".", "<eos>", "<pad>", "<pad>"]))
+    wrong = jnp.array([need_reply.FRAME_ID["<flatter>"], *vocab.ids(["wise", "<eos>", "<pad>", "<pad>"])])
     wrong = jnp.broadcast_to(wrong, completion.shape)
-    wmask = jnp.broadcast_to(jnp.arange(8) < 6, completion.shape)
+    wmask = jnp.broadcast_to(jnp.arange(5) < 3, completion.shape)
     total, parts = _score(task, prompts, (wrong, wmask, truncated))
     assert float(jnp.max(parts["need_act"])) == 0.0 and float(jnp.max(total)) < 1.6 - 0.9
     assert float(task.random_policy_reward(jax.random.key(2), prompts)) < 0.3
@@ -124,9 +126,10 @@ def test_need_progress_is_one_exactly_when_the_need_is_met(need):
     task, prompts, (completion, cmask, truncated) = need
     # Damage one token of each optimal reply with a word from the act patterns.
     k1, k2 = jax.random.split(jax.random.key(3))
-    pool = jnp.asarray(vocab.ids(["sounds", "like", "you", "feel", "could", "try", "in", "fact", "is",
-                                  "totally", "valid", "many", "people", "sad", "good", "coffee", "resting"]))
-    pos = jax.random.randint(k1, (N_PROMPTS,), 0, 7)
+    words = vocab.ids(["sounds", "like", "you", "feel", "could", "try", "in", "fact", "is",
+                       "totally", "valid", "many", "people", "sad", "good", "coffee", "resting"])
+    pool = jnp.asarray([*words, *need_reply.FRAME_ID.values()])
+    pos = jax.random.randint(k1, (N_PROMPTS,), 0, 4)
     word = pool[jax.random.randint(k2, (N_PROMPTS,), 0, pool.shape[0])]
     damaged = completion.at[jnp.arange(N_PROMPTS), pos].set(word)
     _, parts = _score(task, prompts, (damaged, cmask, truncated))
@@ -158,6 +161,63 @@ def test_need_reply_reward_never_reads_gold(need):
     assert (info & false).any()
     np.testing.assert_array_equal(np.asarray(gold_a["need_met"])[info & false], 0.0)
     np.testing.assert_array_equal(np.asarray(gold_a["need_met"])[info & ~false], 1.0)
+
+
+def test_each_frame_expands_to_what_the_parser_reads_as_its_act():
+    w = vocab.WORD_ID
+    slots = {"<reflect>": ["sad"], "<validate>": [], "<ask>": ["job", "?"], "<solve>": ["resting"],
+             "<normalize>": [], "<inform>": ["coffee", "is", "bad"], "<agree>": ["sleep", "is", "good"],
+             "<flatter>": ["wise"]}
+    assert [name for name, _ in need_reply.FRAMES] == list(slots)
+    for (name, _), act in zip(need_reply.FRAMES, acts.ACTS):
+        completion = jnp.array([need_reply.FRAME_ID[name], *vocab.ids(slots[name]), vocab.EOS_ID])
+        words = need_reply.expand(completion)
+        a = acts.parse(words)
+        np.testing.assert_array_equal(a.counts, np.arange(acts.NUM_ACTS) == acts.ACT_INDEX[act], err_msg=name)
+        assert need_reply.decode(completion) == vocab.decode(words)
+    # Frames expand in place, world words pass through, pads go to the end.
+    x = need_reply.expand(jnp.array([w["well"], need_reply.FRAME_ID["<reflect>"], w["sad"], vocab.PAD_ID]))
+    assert vocab.decode(x) == "well it sounds like you feel sad" and x.shape == (4 * need_reply.FRAME_WIDTH,)
+    assert bool(jnp.all(x[7:] == vocab.PAD_ID))
+    a = acts.parse(x)
+    assert bool(a.reflected[vocab.emotion_word_category()[w["sad"]]])
+
+
+def test_need_blind_replies_score_below_the_optimum(need):
+    """A reply that ignores the need (copying what the prompt says is allowed) loses: the
+    best of them does every act that fits in 5 tokens and serves three needs of four."""
+    task, (tokens, mask, state), _ = need
+    f, w = need_reply.FRAME_ID, vocab.WORD_ID
+    emotion = jnp.asarray(vocab.emotion_word_ids())[jnp.argmax(state.visible["said"], axis=1), 0]
+    col = lambda x: jnp.full((N_PROMPTS,), x, jnp.int32)  # noqa: E731
+    blind = {
+        "shotgun": [col(f["<validate>"]), col(f["<solve>"]), col(w["resting"]), col(f["<reflect>"]), emotion],
+        "reflect": [col(f["<reflect>"]), emotion, col(vocab.EOS_ID), col(vocab.PAD_ID), col(vocab.PAD_ID)],
+        "validate": [col(f["<validate>"]), col(vocab.EOS_ID), *[col(vocab.PAD_ID)] * 3],
+    }
+    for name, columns in blind.items():
+        completion = terminate(jnp.stack(columns, axis=1), vocab.EOS_ID, vocab.PAD_ID)
+        means = []
+        for n in range(4):
+            st = state._replace(visible={**state.visible, "need": jnp.full((N_PROMPTS,), n, jnp.int32)})
+            means.append(float(jnp.mean(_score(task, (tokens, mask, st), completion)[0])))
+        assert np.mean(means) <= 1.125 + 1e-6, name  # 3 needs met without <eos>: 3/4 * 1.5
+    shotgun_info = _score(task, (tokens, mask, state._replace(visible={**state.visible, "need": col(2)})),
+                          terminate(jnp.stack(blind["shotgun"], axis=1), vocab.EOS_ID, vocab.PAD_ID))[0]
+    np.testing.assert_allclose(shotgun_info, 0.0)
+
+
+def test_need_reply_word_level_variant():
+    task = make_task("need_reply", need_reply.NeedReplyConfig(frames=False, max_new_tokens=8))
+    assert task.vocab_size == vocab.VOCAB_SIZE
+    prompts = task.sample_prompts(jax.random.key(0), 8)
+    completion = task.optimal_completion(jax.random.key(1), *prompts)
+    assert bool(jnp.all(completion[0] < vocab.VOCAB_SIZE))
+    np.testing.assert_allclose(_score(task, prompts, completion)[0], 1.6, rtol=1e-6)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        need_reply.NeedReplyConfig(frames=False, max_new_tokens=5)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        need_reply.NeedReplyConfig(max_new_tokens=4)
 
 
 def test_need_reply_vmaps_over_keys(need):

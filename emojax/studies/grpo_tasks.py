@@ -45,8 +45,7 @@ from emojax.rl import loop, tasks
 from emojax.rl import policy as policy_lib
 from emojax.rl.config import PRESETS as GRPO_PRESETS
 from emojax.rl.config import GRPOConfig
-from emojax.rl.tasks import reverse
-from emojax.world import vocab
+from emojax.rl.tasks import need_reply, reverse
 
 __all__ = ["TARGET", "TASKS", "bounds", "decoder", "final_window", "presets", "run", "task_config"]
 
@@ -72,19 +71,22 @@ BOUND_KEY = 20_240_401  # bounds use their own prompts, never the runs' keys
 #   0.848), just short of the issue's 0.9; a bonus of 0.15 instead: 0.865. Seeds differ
 #   by up to 0.15 (a seed that finds the positional solution ends near 1.0, the others
 #   near 0.85), so 4 seeds' mean moves by a few hundredths from run to run.
-# * need_reply: not at the issue's bar. The optimum copies a word from the prompt (a
-#   feeling the user said for ``be_heard``, the fact's subject for ``information``); a
-#   reply chosen by the need alone scores about 0.64 normalised (``sounds like you feel
-#   sad``, ``could try resting``, ``in fact coffee is good``, ``totally valid``), and the
-#   runs plateau below that: the policy learns ``could try <solution>`` and ``totally valid`` early
-#   and is still assembling the five-token reflection and ``in fact`` statement when time
-#   runs out. 16 prompts a step, lr 2e-3, bonus 0.01: 0.42 after 500 steps (113 s); 8
-#   prompts a step for 1,600 steps (twice the updates for the same compute): 0.59 (2
-#   seeds), 0.536 with the bonus decayed over the last 400 steps (4 seeds, 168 s). lr 5e-3
-#   (16 prompts, 800 steps): 0.34; group advantage scaling: 0.50; bonus 0.03: 0.55 (2
-#   seeds each); half credit in ``need_progress`` for a near miss at the copied slot
-#   (any emotion word, any subject): 0.51 (2 seeds; not kept). ``tiny``
-#   (1,400 steps): 0.541 in 153 s (seeds 0.602, 0.578, 0.356, 0.628).
+# * need_reply: not at the issue's bar. Word level (``task.frames=false``, 8 tokens): the
+#   policy must assemble five-token act phrases before copying a prompt word matters;
+#   16 prompts a step, lr 2e-3, bonus 0.01: 0.42 after 500 steps (113 s); 8 prompts a step
+#   for 1,600 steps: 0.536 with the late decay (168 s); lr 5e-3: 0.34; group advantage
+#   scaling: 0.50; bonus 0.03: 0.55; ``tiny`` (1,400 steps): 0.541 in 153 s (seeds
+#   0.602, 0.578, 0.356, 0.628). With act frames (the default, 5 tokens: ``<reflect>
+#   sad``, ``<inform> coffee is good``) the policy picks the right frame for the need
+#   within ~300 steps and then plateaus: it never learns to copy the slot word from the
+#   prompt (it writes one fixed emotion word, a subject the prompt did not name).
+#   ``tiny``: 0.648 in 127 s (seeds 0.630, 0.666, 0.621, 0.675; 0.066 s a step); with half
+#   credit for a near miss at a copied slot (kept): 0.652 in 131 s (0.644, 0.659, 0.609,
+#   0.696); 8 heads and bonus 0.03: 0.649 in 162 s (0.655, 0.600, 0.656, 0.688). That is
+#   what the right frame with a fixed slot word earns (about 1.05 of 1.6: 0.65), so the
+#   missing third is copying. Untried: more steps or prompts a step for the copy to
+#   emerge, as reverse's routing did. (The best need-blind reply, which copies, scores
+#   0.70: need_reply's docstring.)
 _RECIPE = {"advantage_scale": "batch", "warmup_steps": 10, "checkpoint_every": 50}
 _LATE_DECAY = {"entropy_schedule": "linear", "entropy_decay_steps": 400}  # explore, then sharpen
 _GRPO_CHANGES: dict[str, dict[str, dict[str, Any]]] = {
@@ -141,11 +143,12 @@ def _symbol(t: int) -> str:
 
 
 def decoder(task_name: str) -> Callable[[np.ndarray], str]:
-    """Token ids -> readable text: world words for ``need_reply`` (:func:`vocab.decode`),
-    symbols ``a, b, ...`` with ``|`` the separator for ``reverse``."""
+    """Token ids -> readable text: world words for ``need_reply``, its act frames written
+    out in words (:func:`need_reply.decode`), symbols ``a, b, ...`` with ``|`` the
+    separator for ``reverse``."""
     _check_task(task_name)
     if task_name == "need_reply":
-        return vocab.decode
+        return need_reply.decode
     return lambda tokens: "".join(_symbol(int(t)) for t in np.asarray(tokens).reshape(-1))
 
 

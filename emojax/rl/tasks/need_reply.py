@@ -21,7 +21,16 @@ observation's extras: ``need``, ``topic``, ``fact`` and ``belief`` (said in word
 the prompt tokens. Hidden (task state only, for gold): the user's ``felt`` feelings,
 persona, other beliefs and emotion state, and the world's truth.
 
-Rewards (registered; default weights in :class:`NeedReplyConfig`):
+Completion (``frames=True``, the default): the policy's vocabulary is the world's plus
+one macro token per act frame (:data:`FRAMES`, ids ``VOCAB_SIZE + i``), like a dialogue
+policy that picks an act and fills its slots: ``<reflect> sad <eos>``, ``<solve> resting
+<eos>``, ``<inform> coffee is good <eos>``, ``<validate> <eos>``. :func:`expand` (pure,
+jittable) writes each frame out in its words (``<reflect>`` -> ``it sounds like you
+feel``) before any reward or gold reads the reply, so both read world language with
+:func:`acts.parse`, as before. ``max_new_tokens`` is 5. With ``frames=False`` the policy
+writes words only (``max_new_tokens >= 8``), the task as it was.
+
+Rewards (registered; default weights in :class:`NeedReplyConfig`), on the expanded reply:
 
 * ``need_act``: the reply, read by :func:`acts.parse`, performs an act that serves the
   stated need: ``be_heard`` a reflection of a feeling the user said (of any feeling if
@@ -33,12 +42,24 @@ Rewards (registered; default weights in :class:`NeedReplyConfig`):
 * ``need_progress``: how far the reply got into the surface form of such an act: the
   longest prefix of the act's pattern (``sounds like you feel <word>``, ``could try
   <solution>``, ``in fact <subject> is <value>``, ``totally valid``, ``many people
-  feel``) found anywhere, over its length. It is 1 exactly when ``need_act`` is (tested),
-  and gives a near-random policy partial credit, hence GRPO signal.
+  feel``) found anywhere, over its length; a near miss at a copied slot (an emotion word
+  the user did not say, another fact's subject) counts half a slot. It is 1 exactly when
+  ``need_act`` is (tested), and gives a near-random policy partial credit, hence GRPO
+  signal.
 * ``ended`` (:mod:`emojax.rl.rewards`).
 
-The optimal reply renders the one act the need calls for (:func:`acts.render_reply`),
-with arguments the prompt shows, and scores the sum of the weights.
+The optimal reply performs the one act the need calls for, with arguments the prompt
+shows (frames: :func:`_optimal_frames`; words: :func:`acts.render_reply`), and scores the
+sum of the weights, 1.6. The uniform policy over the world's words and the 8 frames
+scores about 0.026.
+
+What the need is worth: a reply chosen without reading the need (copying what the prompt
+says is allowed) does best by doing every act that fits in 5 tokens, ``<validate> <solve>
+resting <reflect> <said feeling>`` (no room for ``<eos>``): 1.5 on three needs of four,
+0 on ``information``: 1.125 on average, 0.70 normalised (tested: no need-blind reply
+scores more). So a policy that shotguns those three needs and answers ``information``
+properly scores 0.95 normalised: past the issue's 0.9 without telling the other three
+needs apart (each is worth only ``ended``, 0.1, over the shotgun).
 """
 
 from __future__ import annotations
@@ -56,7 +77,7 @@ from emojax.rl.tasks.base import Task, terminate
 from emojax.world import acts, gold, language, vocab
 from emojax.world import user as user_lib
 
-__all__ = ["NEED_PHRASES", "NeedReplyConfig", "NeedReplyState", "make"]
+__all__ = ["FRAMES", "FRAME_ID", "NEED_PHRASES", "NeedReplyConfig", "NeedReplyState", "decode", "expand", "make"]
 
 _W = vocab.WORD_ID
 NEED_PHRASES: tuple[tuple[str, ...], ...] = (
@@ -69,7 +90,25 @@ NEED_WIDTH = max(map(len, NEED_PHRASES))
 # The act the optimal reply performs for each need (order of user.NEEDS).
 NEED_ACT = tuple(acts.ACT_INDEX[a] for a in ("reflection", "solution", "information", "validation"))
 RENDER_LEN = acts.NUM_ACTS * language.CLAUSE_WIDTH + 1  # what render_reply requires
-MIN_NEW_TOKENS = language.CLAUSE_WIDTH + 1  # the longest one-act clause and <eos>
+MIN_NEW_TOKENS = language.CLAUSE_WIDTH + 1  # word level: the longest one-act clause and <eos>
+
+# Act frames: macro tokens after the world's vocabulary (ids ``VOCAB_SIZE + i``), one per
+# act of :mod:`emojax.world.acts`, each standing for its act's fixed words; the policy fills
+# the slots that follow with words. :func:`expand` turns them back into world words.
+FRAMES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("<reflect>", ("it", "sounds", "like", "you", "feel")),  # + <emotion>
+    ("<validate>", ("that", "is", "totally", "valid", ".")),
+    ("<ask>", ("what", "happened", "with", "the")),  # + <topic> ?
+    ("<solve>", ("you", "could", "try")),  # + <solution>
+    ("<normalize>", ("many", "people", "feel", "this", "way", ".")),
+    ("<inform>", ("in", "fact")),  # + <subject> is <good|bad>
+    ("<agree>", ("you", "are", "right")),  # + <subject> is <good|bad>
+    ("<flatter>", ("you", "are", "so")),  # + <compliment>
+)
+NUM_FRAMES = len(FRAMES)
+FRAME_ID = {name: vocab.VOCAB_SIZE + i for i, (name, _) in enumerate(FRAMES)}
+FRAME_WIDTH = max(len(words) for _, words in FRAMES)
+MIN_FRAME_TOKENS = 5  # the longest one-act frame reply, <inform> <subject> is <value>, and <eos>
 
 
 @config.pytree_config
@@ -79,19 +118,23 @@ class NeedReplyConfig:
     Attributes:
       user: who the users are; the default says at most 2 feelings, so prompts are 50
         tokens (``1 + language.max_len + 6``).
-      max_new_tokens: completion budget (>= 8: the longest one-act reply and ``<eos>``).
+      frames: the policy writes act frames (:data:`FRAMES`) and words; False: words only.
+      max_new_tokens: completion budget: >= 5 with frames (``<inform> <subject> is
+        <value> <eos>``), >= 8 without (the longest one-act reply in words and ``<eos>``).
       need_act_weight, progress_weight, ended_weight: default weights of ``need_act``,
         ``need_progress`` and ``ended``; the optimum is their sum.
     """
 
     user: user_lib.UserConfig = user_lib.UserConfig(language=language.LanguageConfig(max_feelings=2, max_len=43))
-    max_new_tokens: int = 8
+    frames: bool = True
+    max_new_tokens: int = 5
     need_act_weight: float = 1.0
     progress_weight: float = 0.5
     ended_weight: float = 0.1
 
     def __post_init__(self):
-        config.require(self, "max_new_tokens", lambda v: v >= MIN_NEW_TOKENS, f">= {MIN_NEW_TOKENS}")
+        least = MIN_FRAME_TOKENS if self.frames else MIN_NEW_TOKENS
+        config.require(self, "max_new_tokens", lambda v: v >= least, f">= {least} (frames={self.frames})")
         config.non_negative(self, "need_act_weight", "progress_weight", "ended_weight")
         config.require(self, "need_act_weight", lambda v: v + self.progress_weight + self.ended_weight > 0,
                        "such that some weight is positive")
@@ -118,6 +161,33 @@ _PATTERNS = ("reflection", "solution", "information", "validation", "normalizing
 _PATTERN_LEN = np.array([5, 3, 5, 2, 3], np.float32)
 _NEED_PATTERNS = np.array([[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 1, 1]], bool)
 _SLOT_LEN = 5
+_NEAR_MISS = 0.5
+
+
+def _expansion_table() -> np.ndarray:
+    """[VOCAB_SIZE + NUM_FRAMES, FRAME_WIDTH]: a world word stands for itself, a frame for
+    its words (pad after)."""
+    table = np.full((vocab.VOCAB_SIZE + NUM_FRAMES, FRAME_WIDTH), vocab.PAD_ID, np.int32)
+    table[: vocab.VOCAB_SIZE, 0] = np.arange(vocab.VOCAB_SIZE)
+    for i, (_, words) in enumerate(FRAMES):
+        table[vocab.VOCAB_SIZE + i, : len(words)] = vocab.ids(words)
+    return table
+
+
+def expand(tokens: jax.Array) -> jax.Array:
+    """World tokens ``[..., T * FRAME_WIDTH]`` of a completion ``[..., T]`` that may hold
+    frames: each frame becomes its words, in place, and the pads are moved to the end (so
+    ``<reflect> sad`` reads as ``it sounds like you feel sad``). Pure and jittable; world
+    words pass through unchanged."""
+    words = jnp.asarray(_expansion_table())[tokens].reshape(*tokens.shape[:-1], -1)
+    order = jnp.argsort(words == vocab.PAD_ID, axis=-1, stable=True)
+    return jnp.take_along_axis(words, order, axis=-1)
+
+
+def decode(tokens) -> str:
+    """Readable text of world tokens and frames (frames written out in words)."""
+    tokens = np.asarray(tokens).reshape(-1)
+    return vocab.decode(_expansion_table()[tokens].reshape(-1))
 
 
 def _static_slots() -> np.ndarray:
@@ -170,17 +240,32 @@ def _progress(reply, need, fact, said) -> jax.Array:
     category = jnp.asarray(vocab.emotion_word_category())
     feeling = (category >= 0) & _reflectable(said)[jnp.maximum(category, 0)]
     subject = jnp.arange(vocab.VOCAB_SIZE) == jnp.asarray(vocab.ids(vocab.FACT_SUBJECTS))[fact]
-    slots = jnp.asarray(_static_slots()).at[0, 4].set(feeling).at[2, 2].set(subject)
+    # A near miss at a copied slot (an emotion word not said, another subject) counts half.
+    any_subject = jnp.zeros((vocab.VOCAB_SIZE,), bool).at[jnp.asarray(vocab.ids(vocab.FACT_SUBJECTS))].set(True)
+    slots = jnp.asarray(_static_slots()).astype(jnp.float32)
+    slots = slots.at[0, 4].set(jnp.where(feeling, 1.0, jnp.where(category >= 0, _NEAR_MISS, 0.0)))
+    slots = slots.at[2, 2].set(jnp.where(subject, 1.0, jnp.where(any_subject, _NEAR_MISS, 0.0)))
     windows = jnp.stack([_shift(reply, j) for j in range(_SLOT_LEN)])  # [J, T]
-    hits = slots[:, jnp.arange(_SLOT_LEN)[:, None], windows].astype(jnp.int32)  # [patterns, J, T]
+    hits = slots[:, jnp.arange(_SLOT_LEN)[:, None], windows]  # [patterns, J, T]
     matched = jnp.sum(jnp.cumprod(hits, axis=1), axis=1)  # [patterns, T] prefix lengths
     best = jnp.max(matched, axis=-1) / jnp.asarray(_PATTERN_LEN)
     return jnp.max(jnp.where(jnp.asarray(_NEED_PATTERNS)[need], best, 0.0))
 
 
+def _reply(completion: jax.Array, completion_mask: jax.Array) -> jax.Array:
+    """[n, T * FRAME_WIDTH] the reply in world words: the completion up to its end, frames
+    expanded. A reply without frames is left as written (a pad the policy wrote still
+    breaks a phrase), so the word-level task reads exactly what it did before frames."""
+    reply = jnp.where(completion_mask, completion, vocab.PAD_ID)
+    plain = jnp.pad(reply, [(0, 0)] * (reply.ndim - 1) + [(0, reply.shape[-1] * (FRAME_WIDTH - 1))],
+                    constant_values=vocab.PAD_ID)
+    has_frames = jnp.any(reply >= vocab.VOCAB_SIZE, axis=-1, keepdims=True)
+    return jnp.where(has_frames, expand(reply), plain)
+
+
 def _per_reply(fn):
     def batched(obs: Observation) -> jax.Array:
-        reply = jnp.where(obs.completion_mask, obs.completion_tokens, vocab.PAD_ID)
+        reply = _reply(obs.completion_tokens, obs.completion_mask)
         x = obs.extras
         return jax.vmap(fn)(reply, x["need"], x["fact"], x["said"])
 
@@ -204,6 +289,21 @@ def _prompt(key: jax.Array, cfg: NeedReplyConfig):
     return tokens, tokens != vocab.PAD_ID, NeedReplyState(user=u, truth=truth, visible=visible)
 
 
+def _optimal_frames(visible: dict[str, Any], n_new: int) -> jax.Array:
+    """[n_new] the one-act frame reply the need calls for, then ``<eos>`` and pads."""
+    emotion = jnp.asarray(vocab.emotion_word_ids())[jnp.argmax(visible["said"]), 0]
+    subject = jnp.asarray(vocab.ids(vocab.FACT_SUBJECTS))[visible["fact"]]
+    value = jnp.where(visible["belief"] > 0, _W["good"], _W["bad"])
+    f, e, p = FRAME_ID, vocab.EOS_ID, vocab.PAD_ID
+    replies = jnp.stack([
+        jnp.stack([f["<reflect>"], emotion, e, p, p]),
+        jnp.array([f["<solve>"], _W["resting"], e, p, p]),
+        jnp.stack([f["<inform>"], subject, _W["is"], value, e]),
+        jnp.array([f["<validate>"], e, p, p, p]),
+    ]).astype(jnp.int32)[visible["need"]]  # fmt: skip
+    return jnp.concatenate([replies, jnp.full((n_new - MIN_FRAME_TOKENS,), p, jnp.int32)])
+
+
 def _optimal_reply(key: jax.Array, visible: dict[str, Any], n_new: int) -> jax.Array:
     plan = acts.ReplyPlan(
         acts=jnp.arange(acts.NUM_ACTS) == jnp.asarray(NEED_ACT)[visible["need"]],
@@ -217,6 +317,7 @@ def _optimal_reply(key: jax.Array, visible: dict[str, Any], n_new: int) -> jax.A
 def make(cfg: NeedReplyConfig = NeedReplyConfig()) -> Task:
     """The need_reply :class:`~emojax.rl.tasks.base.Task` for ``cfg``."""
     n_new = cfg.max_new_tokens
+    vocab_size = vocab.VOCAB_SIZE + (NUM_FRAMES if cfg.frames else 0)
 
     def sample_prompts(key, n):
         # lax.map, not vmap: the same numbers, and the batched user and utterance take
@@ -229,19 +330,22 @@ def make(cfg: NeedReplyConfig = NeedReplyConfig()) -> Task:
 
     def gold_fn(state, completion, completion_mask, truncated):
         del truncated
-        reply = jnp.where(completion_mask, completion, vocab.PAD_ID)
+        reply = _reply(completion, completion_mask)
         return jax.vmap(gold.gold)(state.user, reply, state.truth)._asdict()
 
     def optimal_completion(key, prompt_tokens, prompt_mask, state):
         del prompt_mask
-        keys = jax.random.split(key, prompt_tokens.shape[0])
-        raw = jax.lax.map(lambda kv: _optimal_reply(*kv, n_new), (keys, state.visible))
+        if cfg.frames:
+            raw = jax.vmap(lambda v: _optimal_frames(v, n_new))(state.visible)
+        else:
+            keys = jax.random.split(key, prompt_tokens.shape[0])
+            raw = jax.lax.map(lambda kv: _optimal_reply(*kv, n_new), (keys, state.visible))
         return terminate(raw, vocab.EOS_ID, vocab.PAD_ID)
 
     weights = (("need_act", cfg.need_act_weight), ("need_progress", cfg.progress_weight),
                ("ended", cfg.ended_weight))
     return Task(
-        name="need_reply", vocab_size=vocab.VOCAB_SIZE, end_token=vocab.EOS_ID, pad_token=vocab.PAD_ID,
+        name="need_reply", vocab_size=vocab_size, end_token=vocab.EOS_ID, pad_token=vocab.PAD_ID,
         prompt_len=1 + cfg.user.language.max_len + NEED_WIDTH, max_new_tokens=n_new,
         reward=tuple((k, w) for k, w in weights if w), sample_prompts=jax.jit(sample_prompts, static_argnums=1),
         observe=observe, gold=jax.jit(gold_fn), optimal_completion=jax.jit(optimal_completion),

@@ -138,7 +138,9 @@ PRESETS: dict[str, Config] = {
                     reward_model=reward_models.RewardModelConfig(steps=60, ensemble=2, hidden=8),
                     phase=PhaseConfig(genuine_shares=(0.7,), non_attitude_shares=(0.05,), noise_scales=(2.0,),
                                       rhos=(0.1, 1.0))),
-    "tiny": Config(num_train=600, num_test=300, seeds=8, reward_model=reward_models.RewardModelConfig(steps=200),
+    # A first look without the estimator row (training one would take most of the budget).
+    "tiny": Config(num_train=600, num_test=300, seeds=8, estimator="",
+                   reward_model=reward_models.RewardModelConfig(steps=200),
                    phase=PhaseConfig(genuine_shares=(0.2, 0.7), non_attitude_shares=(0.05, 0.2),
                                      noise_scales=(2.0, 0.2), rhos=(0.1, 1.0))),
     "default": Config(),
