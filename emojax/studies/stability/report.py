@@ -62,6 +62,25 @@ def _phase(results) -> list[str]:
     return lines
 
 
+def _phase_counts(results) -> list[str]:
+    """Wins per (rater noise, rho), counted over the preference mixtures."""
+    rows = results["phase"]
+    alpha = results.get("rater_alpha", {})
+    key = "as used: graded emotion vs binary preference"
+    short = {"emotion_graded": "emotion", "preference_binary": "preference", "tie": "tie"}
+    lines = ["Wins counted over the preference mixtures (emotion / preference / tie):", "",
+             "| rater noise (alpha) | rho | steadier RM | more gold-accurate RM |", "|---|---|---|---|"]  # fmt: skip
+    for ns in sorted({r["noise_scale"] for r in rows}, reverse=True):
+        for rho in sorted({r["rho"] for r in rows}):
+            picked = [r["comparisons"][key] for r in rows if r["noise_scale"] == ns and r["rho"] == rho]
+            count = lambda m: [short[c[m]["winner"] if c[m]["winner"] == "tie" else c[c[m]["winner"]]]  # noqa: E731
+                               for c in picked]
+            fmt = lambda ws: " / ".join(str(ws.count(w)) for w in ("emotion", "preference", "tie"))  # noqa: E731
+            a = alpha.get(str(ns))
+            lines.append(f"| {ns} ({a:.2f}) | {rho} | {fmt(count('stability'))} | {fmt(count('gold_accuracy'))} |")
+    return lines
+
+
 def _diagnostics(results) -> list[str]:
     diag = results.get("diagnostics")
     if not diag:
@@ -93,13 +112,15 @@ def summary(results: dict[str, Any]) -> str:
              f"{cal['literature']['retest_disagreement']}), stable share 5th-95th percentile "
              f"{cal['ours']['stable_share_p5_p95'][0]:.2f}-{cal['ours']['stable_share_p5_p95'][1]:.2f} "
              f"(Converse re-analysis {cal['literature']['stable_share_range']}); within 3 points: {cal['within_3_points']}",
-             "", "Realised Spearman(e, gold) by rho: " + ", ".join(f"{k}: {v:.2f}" for k, v in
+             "", f"Read-out difference between the true states after the two replies, sd over pairs: "
+             f"{results.get('reaction_readout_sd', float('nan')):.3f} (0-7 scale)",
+             "Realised Spearman(e, gold) by rho: " + ", ".join(f"{k}: {v:.2f}" for k, v in
                                                                   sorted(results["spearman_e_gold"].items())),
              "Emotion raters' mean per-category interval alpha by noise_scale: " + ", ".join(
                  f"{k}: {v:.2f}" for k, v in results.get("rater_alpha", {}).items())]  # fmt: skip
     phase = _phase(results)
     if phase:
-        lines += ["", "## Phase diagram (graded emotion vs binary preference)", *phase]
+        lines += ["", "## Phase diagram (graded emotion vs binary preference)", *_phase_counts(results), "", *phase]
     lines += _diagnostics(results)
     lines += ["", "## Predictions (docs/predictions/stability.md)"]
     for k, v in results["predictions"].items():

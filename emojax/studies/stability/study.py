@@ -346,6 +346,10 @@ def run(cfg: Config, workdir: str | None = None) -> dict[str, Any]:
         "defaults": {"cells": summary, "comparisons": _compare(per_seed)},
         "calibration": _calibration(cfg, train, summary),
         "spearman_e_gold": {str(cfg.world.rho): _spearman_e_gold(train)},
+        # How much one reply moves what an emotion measurement can see: the sd over training
+        # pairs of the read-out difference between the true states after reply A and B (0-7).
+        "reaction_readout_sd": float(jnp.std(items.readout(train.state_after[:, 0]) -
+                                             items.readout(train.state_after[:, 1]))),
         "estimator": estimator_dir,
         "seconds": {"estimator": round(t_est, 1), "defaults": round(time.perf_counter() - t0 - t_est, 1)},
     }
