@@ -229,3 +229,18 @@ def test_estimator_cells_read_fresh_renderings(smoke_items):
     tokens = items.utterances(jax.random.key(1), train, SMOKE.world, 3)
     assert tokens.shape[:3] == (SMOKE.num_train, 3, 3)
     assert not np.array_equal(np.asarray(tokens[:, 0]), np.asarray(tokens[:, 1]))  # each judgment its own rendering
+
+
+def test_calibration_slope():
+    train = jax.random.normal(jax.random.key(0), (200,)) * 3.0 + 1.0
+    test_target = jax.random.normal(jax.random.key(1), (100,)) * 3.0 + 1.0
+    z = (test_target - jnp.mean(train)) / jnp.std(train)
+    assert float(condition.calibration_slope(z, train, test_target)) == pytest.approx(1.0, abs=1e-4)
+    assert float(condition.calibration_slope(2 * z, train, test_target)) == pytest.approx(0.5, abs=1e-4)
+
+
+def test_regression_cells_report_a_calibration_slope(smoke):
+    _, results = smoke
+    cells = results["defaults"]["cells"]
+    assert np.isfinite(cells["emotion_graded"]["rm/mean/calibration_slope"]["mean"])
+    assert "rm/mean/calibration_slope" not in cells["preference_binary"]

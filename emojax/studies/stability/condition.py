@@ -13,7 +13,8 @@ Per cell and seed it returns the signal metrics of :mod:`.signals` and, per aggr
 the reward-model ensemble, ``gold_accuracy`` (held-out pairs whose gold utilities differ:
 the share ranked as gold ranks them, ties in reward count half), ``ece`` (Bradley-Terry
 cells: expected calibration error of ``sigmoid(r_A - r_B)`` against "A has the higher gold
-utility", 10 equal-width bins) and the held-out rewards themselves, from which the study
+utility", 10 equal-width bins), ``calibration_slope`` (graded emotion cells, regressions:
+:func:`calibration_slope` against a fresh measurement of the held-out replies) and the held-out rewards themselves, from which the study
 computes seed-to-seed Spearman and Kendall.
 """
 
@@ -29,7 +30,7 @@ from emojax.studies.stability import measure, reward_models, signals
 from emojax.studies.stability.items import Items, WorldConfig
 from emojax.world import annotators, raters
 
-__all__ = ["Measurement", "ece", "gold_accuracy", "run_condition", "training_data"]
+__all__ = ["Measurement", "calibration_slope", "ece", "gold_accuracy", "run_condition", "training_data"]
 
 
 class Measurement(NamedTuple):
@@ -38,6 +39,7 @@ class Measurement(NamedTuple):
     pref: tuple[annotators.Answers, annotators.Answers, annotators.Answers]  # ask, re-ask, swap
     emo: tuple[measure.EmotionJudgments, measure.EmotionJudgments, measure.EmotionJudgments]
     respondents: annotators.Respondents
+    panel: raters.RaterPanel
 
 
 def measure_seed(key: jax.Array, items: Items, judgments: int, acfg: annotators.AnnotatorConfig,
@@ -58,7 +60,7 @@ def measure_seed(key: jax.Array, items: Items, judgments: int, acfg: annotators.
     panel = raters.sample_panel(ks[6], rcfg)
     first, other = jax.random.randint(ks[7], (2, rcfg.num_raters), 0, 3 * n)
     emo = tuple(measure.emotion(k, items, panel, rcfg, f) for k, f in zip(jax.random.split(ks[8], 3), (first, first, other)))
-    return Measurement(pref, emo, resp)
+    return Measurement(pref, emo, resp, panel)
 
 
 def training_data(cell: str, items: Items, emo: measure.EmotionJudgments, pref: annotators.Answers,
@@ -108,6 +110,16 @@ def ece(logit: jax.Array, outcome: jax.Array, weight: jax.Array, bins: int = 10)
     count = jnp.sum(onehot, axis=0)
     gap = jnp.abs(jnp.sum(onehot * p[:, None], axis=0) - jnp.sum(onehot * outcome[:, None], axis=0))
     return jnp.sum(gap) / jnp.maximum(jnp.sum(count), 1)
+
+
+def calibration_slope(pred: jax.Array, train_target: jax.Array, test_target: jax.Array) -> jax.Array:
+    """Calibration slope of a regression reward model: the least-squares slope of the
+    held-out measured target on the prediction, with the held-out target standardised by
+    the *training* target's mean and sd (the scale the model was fit on). 1: calibrated;
+    below 1: predictions too spread out (overfit); above 1: too timid."""
+    y = (test_target - jnp.mean(train_target)) / jnp.maximum(jnp.std(train_target), 1e-6)
+    p = pred - jnp.mean(pred)
+    return jnp.sum(p * (y - jnp.mean(y))) / jnp.maximum(jnp.sum(p * p), 1e-12)
 
 
 def _score(rewards: jax.Array, loss: str, test: Items, rm_cfg: reward_models.RewardModelConfig) -> dict[str, Any]:
@@ -172,6 +184,13 @@ def _run(key, train, test, acfg, rcfg, rm_cfg, shares, world, *, seeds, judgment
             if c.startswith("estimator"):
                 sig = {k: (jnp.full_like(v, jnp.nan) if k.startswith("cross_frame") else v) for k, v in sig.items()}
             out[c] = {"signal": sig, "rm": _score(rewards, loss, test, rm_cfg), "final_loss": jnp.mean(final_loss)}
+            if c.endswith("graded") and not c.startswith("preference"):  # a regression: its calibration slope
+                k_test = jax.random.fold_in(kc, 1)
+                held = measure.estimator(k_test, test, predict, world, judgments) if c.startswith("estimator") \
+                    else measure.emotion(k_test, test, m.panel, rcfg)  # fmt: skip
+                train_target = jnp.mean(emo[0].graded, axis=1).reshape(-1)
+                out[c]["rm"]["mean"]["calibration_slope"] = calibration_slope(
+                    jnp.mean(rewards, axis=0).reshape(-1), train_target, jnp.mean(held.graded, axis=1).reshape(-1))
         return out
 
     return jax.vmap(one)(jax.random.split(key, seeds))

@@ -12,7 +12,7 @@ _COLUMNS = (
     ("retest ICC", "signal/retest_icc"), ("inter-judge ICC(2,1)", "signal/inter_judge_icc"),
     ("cross-frame ICC", "signal/cross_frame_icc"), ("RM seed-to-seed Spearman", "rm/mean/seed_spearman"),
     ("RM seed-to-seed Kendall", "rm/mean/seed_kendall"), ("RM gold accuracy", "rm/mean/gold_accuracy"),
-    ("RM ECE", "rm/mean/ece"),
+    ("RM ECE", "rm/mean/ece"), ("RM calibration slope", "rm/mean/calibration_slope"),
 )  # fmt: skip
 
 

@@ -180,8 +180,9 @@ def _summarise_cell(out: dict[str, Any], with_kendall: bool) -> tuple[dict, dict
         per_seed[f"rm/{how}/seed_spearman"] = _seed_pairs(rewards, metrics.spearman)
         if with_kendall and how == "mean":
             per_seed[f"rm/{how}/seed_kendall"] = _seed_pairs(rewards, metrics.kendall_tau)
-        if "ece" in r:
-            per_seed[f"rm/{how}/ece"] = np.asarray(r["ece"])
+        for extra in ("ece", "calibration_slope"):
+            if extra in r:
+                per_seed[f"rm/{how}/{extra}"] = np.asarray(r[extra])
     return {k: seed_ci(v) for k, v in per_seed.items()}, per_seed
 
 
