@@ -72,9 +72,10 @@ class PhaseConfig:
         at the default and constructed answers take the rest (combinations that leave less
         than 0 are skipped).
       noise_scales: emotion raters' ``noise_scale``. On the users' states of this study the
-        default raters (1.0) reach a mean per-category interval alpha of about 0.25; 2.0
-        gives about 0.13 (EmoNet-Voice's raters: Cronbach's alpha 0.138) and 0.2 about 0.6
-        (EmoNet-Face HQ's best categories). The realised alphas are in the results.
+        default raters (1.0) reach a mean per-category interval alpha of about 0.22-0.25;
+        2.0 gives about 0.11-0.13 (EmoNet-Voice's raters: Cronbach's alpha 0.138), 0.2 about
+        0.5-0.6 and 0.1 about 0.6-0.7 (EmoNet-Face HQ's best categories: about 0.6); the
+        range is over panels and item sets. The realised alphas are in the results.
       rhos: coupling of emotion to gold utility.
       ensemble: reward-model members per cell at each phase point (the diagram reads the
         members' mean; fewer members keep the sweep's cost down).
@@ -82,7 +83,7 @@ class PhaseConfig:
 
     genuine_shares: tuple[float, ...] = (0.2, 0.45, 0.7)
     non_attitude_shares: tuple[float, ...] = (0.05, 0.2)
-    noise_scales: tuple[float, ...] = (2.0, 1.0, 0.2)
+    noise_scales: tuple[float, ...] = (2.0, 1.0, 0.2, 0.1)
     rhos: tuple[float, ...] = (0.1, 0.7, 1.0)
     ensemble: int = 1
 
