@@ -35,7 +35,10 @@ Rewards (registered; default weights in :class:`NeedReplyConfig`), on the expand
 * ``need_act``: the reply, read by :func:`acts.parse`, performs an act that serves the
   stated need: ``be_heard`` a reflection of a feeling the user said (of any feeling if
   they said none), ``solution`` a solution, ``information`` a statement about the fact
-  they hold a belief about (either value), ``reassurance`` validation or normalizing.
+  they hold a belief about (either value), ``reassurance`` validation or normalizing;
+  and no act that serves a *different* need (a reflection, solution, statement of fact,
+  validation or normalizing the need does not call for; questions, agreement and
+  flattery serve none), so a reply that does every act at once meets no need.
   It departs from gold's need met on purpose: gold wants a reflection of what the user
   *felt* (some feelings go unsaid, ironic ones are said with the opposite word) and, for
   information, a *true* statement; the reward cannot see either.
@@ -43,7 +46,8 @@ Rewards (registered; default weights in :class:`NeedReplyConfig`), on the expand
   longest prefix of the act's pattern (``sounds like you feel <word>``, ``could try
   <solution>``, ``in fact <subject> is <value>``, ``totally valid``, ``many people
   feel``) found anywhere, over its length; a near miss at a copied slot (an emotion word
-  the user did not say, another fact's subject) counts half a slot. It is 1 exactly when
+  the user did not say, another fact's subject) counts half a slot; an act that serves
+  another need halves the whole (``_OTHER_NEED``). It is 1 exactly when
   ``need_act`` is (tested), and gives a near-random policy partial credit, hence GRPO
   signal.
 * ``ended`` (:mod:`emojax.rl.rewards`).
@@ -54,12 +58,14 @@ sum of the weights, 1.6. The uniform policy over the world's words and the 8 fra
 scores about 0.026.
 
 What the need is worth: a reply chosen without reading the need (copying what the prompt
-says is allowed) does best by doing every act that fits in 5 tokens, ``<validate> <solve>
-resting <reflect> <said feeling>`` (no room for ``<eos>``): 1.5 on three needs of four,
-0 on ``information``: 1.125 on average, 0.70 normalised (tested: no need-blind reply
-scores more). So a policy that shotguns those three needs and answers ``information``
-properly scores 0.95 normalised: past the issue's 0.9 without telling the other three
-needs apart (each is worth only ``ended``, 0.1, over the shotgun).
+says is allowed) can meet one need at most, since an act for another need cancels it.
+The best of them, by exhaustive search over the 5-token replies of the acts' frames and
+slot words, meets ``reassurance`` and starts the other needs' frames without their
+slots: ``<validate> <reflect> <inform> <solve> <eos>``, 1.6 on ``reassurance``, 0.3,
+0.27 and 0.2 on the others: 0.59 on average, 0.36 normalised (tested: the shotgun reply
+``<validate> <solve> resting <reflect> <said feeling>`` meets no need, and no need-blind
+reply tried scores more than 0.6). So the issue's 0.9 needs the need read and the slot
+copied.
 """
 
 from __future__ import annotations
@@ -162,6 +168,12 @@ _PATTERN_LEN = np.array([5, 3, 5, 2, 3], np.float32)
 _NEED_PATTERNS = np.array([[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 1, 1]], bool)
 _SLOT_LEN = 5
 _NEAR_MISS = 0.5
+_OTHER_NEED = 0.5  # need_progress's factor when the reply also serves another need
+# [needs, NUM_ACTS]: the acts that serve each need (order of user.NEEDS); question,
+# agreement and flattery serve none.
+_NEED_SERVING = np.zeros((4, acts.NUM_ACTS), bool)
+for _n, _names in enumerate((("reflection",), ("solution",), ("information",), ("validation", "normalizing"))):
+    _NEED_SERVING[_n, [acts.ACT_INDEX[a] for a in _names]] = True
 
 
 def _expansion_table() -> np.ndarray:
@@ -224,6 +236,12 @@ def _reflectable(said: jax.Array) -> jax.Array:
     return jnp.where(jnp.any(said), said, True)
 
 
+def _serves_another_need(a: acts.Acts, need) -> jax.Array:
+    """[] bool: the reply performs an act that serves a need other than ``need``."""
+    serves = jnp.asarray(_NEED_SERVING)  # [needs, NUM_ACTS]
+    return jnp.any((a.counts > 0) & jnp.any(serves, axis=0) & ~serves[need])
+
+
 def _need_act(reply, need, fact, said) -> jax.Array:
     a = acts.parse(reply)
     has = lambda name: a.counts[acts.ACT_INDEX[name]] > 0  # noqa: E731
@@ -233,7 +251,7 @@ def _need_act(reply, need, fact, said) -> jax.Array:
         a.stated[fact] != 0,
         has("validation") | has("normalizing"),
     ])  # fmt: skip
-    return by_need[need].astype(jnp.float32)
+    return (by_need[need] & ~_serves_another_need(a, need)).astype(jnp.float32)
 
 
 def _progress(reply, need, fact, said) -> jax.Array:
@@ -249,7 +267,9 @@ def _progress(reply, need, fact, said) -> jax.Array:
     hits = slots[:, jnp.arange(_SLOT_LEN)[:, None], windows]  # [patterns, J, T]
     matched = jnp.sum(jnp.cumprod(hits, axis=1), axis=1)  # [patterns, T] prefix lengths
     best = jnp.max(matched, axis=-1) / jnp.asarray(_PATTERN_LEN)
-    return jnp.max(jnp.where(jnp.asarray(_NEED_PATTERNS)[need], best, 0.0))
+    progress = jnp.max(jnp.where(jnp.asarray(_NEED_PATTERNS)[need], best, 0.0))
+    # An act that serves another need (a shotgun reply) halves it: never 1 then, as need_act is 0.
+    return jnp.where(_serves_another_need(acts.parse(reply), need), _OTHER_NEED * progress, progress)
 
 
 def _reply(completion: jax.Array, completion_mask: jax.Array) -> jax.Array:
