@@ -27,15 +27,13 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from emojax.data.synthetic import _move_into_place, _remove_empty_dirs
+from emojax.data import atomic
 
 SPLITS = ("train", "test")
 HASH_CHUNK = 1 << 20
@@ -102,27 +100,15 @@ def build(
     data_dir = os.path.abspath(os.fspath(data_dir))
     final = version_dir(data_dir, name, digest, version)
     config = tfds.core.BuilderConfig(name=f"src_{digest[:16]}", description=f"built from the files in {manual_dir}")
-    created = not os.path.exists(data_dir)
-    os.makedirs(data_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{name}-incomplete-", dir=data_dir)
-    done = False
-    try:
-        staging = builder_cls(parsed=parsed, config=config, data_dir=tmp)
-        staging.download_and_prepare(
-            download_dir=os.path.join(tmp, "downloads"),
-            download_config=tfds.download.DownloadConfig(try_download_gcs=False, manual_dir=os.fspath(manual_dir)),
-        )
+
+    def write_extra_files(staging) -> None:
         for fname, content in (extra_files or {}).items():
             with open(os.path.join(os.fspath(staging.data_path), fname), "wb") as f:
                 f.write(content)
-        _move_into_place(os.fspath(staging.data_path), final)
-        done = True
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not done:
-            _remove_empty_dirs(os.path.dirname(final), stop=data_dir)
-            if created:
-                _remove_empty_dirs(data_dir, stop=os.path.dirname(data_dir))
+
+    atomic.prepare(lambda tmp: builder_cls(parsed=parsed, config=config, data_dir=tmp), final, data_dir, name,
+                   tfds.download.DownloadConfig(try_download_gcs=False, manual_dir=os.fspath(manual_dir)),
+                   finish=write_extra_files)  # fmt: skip
     return Built(name, final, read_metadata(final))
 
 

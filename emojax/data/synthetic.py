@@ -47,8 +47,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,6 +56,7 @@ import tensorflow_datasets as tfds
 
 from emojax import config as config_lib
 from emojax import taxonomy
+from emojax.data import atomic
 from emojax.world import affect, language, raters, vocab
 from emojax.world import items as world_items
 
@@ -298,26 +297,9 @@ def build(config: SyntheticConfig | str, data_dir: str | os.PathLike) -> EmojaxS
         _check_params(builder, cfg)
         return builder
 
-    created = not os.path.exists(data_dir)
-    os.makedirs(data_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{NAME}-incomplete-", dir=data_dir)
-    final = os.fspath(builder.data_path)
-    done = False
-    try:
-        staging = EmojaxSynthetic(config=cfg, data_dir=tmp)
-        staging.download_and_prepare(
-            download_dir=os.path.join(tmp, "downloads"),
-            # try_download_gcs would ask GCS over the network whether a copy is hosted.
-            download_config=tfds.download.DownloadConfig(try_download_gcs=False),
-        )
-        _move_into_place(os.fspath(staging.data_path), final)
-        done = True
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not done:
-            _remove_empty_dirs(os.path.dirname(final), stop=data_dir)
-            if created:
-                _remove_empty_dirs(data_dir, stop=os.path.dirname(data_dir))
+    # try_download_gcs would ask GCS over the network whether a copy is hosted.
+    atomic.prepare(lambda tmp: EmojaxSynthetic(config=cfg, data_dir=tmp), os.fspath(builder.data_path), data_dir, NAME,
+                   tfds.download.DownloadConfig(try_download_gcs=False))  # fmt: skip
     builder = EmojaxSynthetic(config=cfg, data_dir=data_dir)  # re-read the written info
     _check_params(builder, cfg)
     return builder
@@ -341,28 +323,6 @@ def _is_built(builder: EmojaxSynthetic) -> bool:
     # The version directory only ever appears complete (renamed into place), and TFDS
     # writes dataset_info.json last. (builder.is_prepared() logs a warning when absent.)
     return (builder.data_path / "dataset_info.json").exists()
-
-
-def _move_into_place(src: str, dst: str) -> None:
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    try:
-        os.rename(src, dst)
-    except OSError:
-        # A concurrent build of the same config finished first; its data are identical.
-        if not os.path.isdir(dst):
-            raise
-
-
-def _remove_empty_dirs(path: str, stop: str) -> None:
-    """Remove ``path`` and its ancestors below ``stop`` while they are empty."""
-    stop = os.path.abspath(stop)
-    path = os.path.abspath(path)
-    while path != stop and path.startswith(stop + os.sep):
-        try:
-            os.rmdir(path)
-        except OSError:
-            return
-        path = os.path.dirname(path)
 
 
 def _check_params(builder: EmojaxSynthetic, cfg: SyntheticConfig) -> None:
