@@ -5,10 +5,11 @@ The launcher saves them as PNG; a notebook calls the same functions.
 
 from __future__ import annotations
 
-import os
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+from emojax.studies.save_figures import save_figures
 
 
 def _steps(results: dict) -> np.ndarray:
@@ -59,11 +60,4 @@ FIGURES = {"reward_curves.png": reward_figure, "normalised.png": normalised_figu
 
 def save_all(results: dict, workdir: str) -> list[str]:
     """Write every figure to ``workdir`` as PNG; returns the paths."""
-    paths = []
-    for name, draw in FIGURES.items():
-        fig = draw(results)
-        path = os.path.join(workdir, name)
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        paths.append(path)
-    return paths
+    return save_figures(results, workdir, FIGURES)

@@ -5,12 +5,12 @@ The launcher saves them as PNG; the notebook calls the same functions.
 
 from __future__ import annotations
 
-import os
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from emojax import taxonomy
+from emojax.studies.save_figures import save_figures
 
 SERIES = {
     "label_kappa": "argmax label: Fleiss' kappa",
@@ -118,11 +118,4 @@ FIGURES = {"label_vs_intensity": blend_figure, "per_category": per_category_figu
 
 def save_all(results: dict, workdir: str) -> list[str]:
     """Writes every figure as ``workdir/<name>.png``; returns the paths."""
-    paths = []
-    for name, make in FIGURES.items():
-        fig = make(results)
-        path = os.path.join(workdir, f"{name}.png")
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        paths.append(path)
-    return paths
+    return save_figures(results, workdir, {f"{name}.png": make for name, make in FIGURES.items()})

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from emojax.studies.save_figures import save_figures
 from emojax.studies.stability.measure import CELLS
 
 __all__ = ["cells_figure", "phase_figure", "save_all"]
@@ -55,12 +55,6 @@ def phase_figure(results: dict[str, Any]):
 
 
 def save_all(results: dict[str, Any], workdir: str) -> list[str]:
-    paths = []
-    figs = [("cells.png", cells_figure)] + ([("phase.png", phase_figure)] if results.get("phase") else [])
-    for name, fn in figs:
-        fig = fn(results)
-        path = os.path.join(workdir, name)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
-    return paths
+    """Write ``cells.png`` (and ``phase.png`` when the phase diagram ran); returns the paths."""
+    figs = {"cells.png": cells_figure, **({"phase.png": phase_figure} if results.get("phase") else {})}
+    return save_figures(results, workdir, figs, dpi=110)
