@@ -9,6 +9,7 @@ import numpy as np
 
 from emojax.studies.save_figures import save_figures
 from emojax.studies.stability.measure import CELLS
+from emojax.studies.stability.study import AS_USED
 
 __all__ = ["cells_figure", "phase_figure", "save_all"]
 
@@ -39,11 +40,10 @@ def phase_figure(results: dict[str, Any]):
     """Per phase point, the paired difference (graded emotion - binary preference) in RM
     stability and gold accuracy, with its CI; points above 0 favour emotion."""
     rows = results.get("phase") or []
-    key = "as used: graded emotion vs binary preference"
     fig, axes = plt.subplots(1, 2, figsize=(14, 3.6), sharex=True)
     labels = [f"rho {r['rho']}\ng {r['genuine_share']} na {r['non_attitude_share']}\nnoise {r['noise_scale']}" for r in rows]
     for ax, metric in zip(axes, ("stability", "gold_accuracy")):
-        d = [r["comparisons"][key][metric]["difference"] for r in rows]
+        d = [r["comparisons"][AS_USED][metric]["difference"] for r in rows]
         m = np.array([x["mean"] for x in d], float)
         err = np.nan_to_num(np.array([[x["mean"] - x["lo"], x["hi"] - x["mean"]] for x in d], float).T)
         ax.errorbar(range(len(rows)), m, yerr=err, fmt="o", capsize=2)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["score"]
+from emojax.studies.stability.study import AS_USED
 
-AS_USED = "as used: graded emotion vs binary preference"
+__all__ = ["score"]
 
 
 def _row_verdicts(rows, keep, check) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from emojax.studies.stability.measure import CELLS, ESTIMATOR_CELLS
+from emojax.studies.stability.study import AS_USED
 
 __all__ = ["ci", "summary"]
 
@@ -44,21 +45,24 @@ def _comparisons(comp) -> list[str]:
     return lines
 
 
+def _signal_won(comparison: dict, metric: str) -> str:
+    """``emotion``, ``preference`` or ``tie``: which signal won ``metric`` in a comparison."""
+    winner = comparison[metric]["winner"]
+    return "tie" if winner == "tie" else comparison[winner].split("_")[0]
+
+
 def _phase(results) -> list[str]:
     rows = results.get("phase") or []
     if not rows:
         return []
     alpha = results.get("rater_alpha", {})
-    key = "as used: graded emotion vs binary preference"
     lines = ["| rho | Spearman(e, gold) | genuine | non-attitude | rater noise (alpha) | steadier RM | more gold-accurate RM |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
-    short = {"emotion_graded": "emotion", "preference_binary": "preference"}
     for r in rows:
-        c = r["comparisons"][key]
-        w = lambda v: short.get(c[v] if v != "tie" else "", "tie")  # noqa: E731
+        c = r["comparisons"][AS_USED]
         a = alpha.get(str(r["noise_scale"]))
         lines.append(f"| {r['rho']} | {r['spearman_e_gold']:.2f} | {r['genuine_share']} | {r['non_attitude_share']} | "
-                     f"{r['noise_scale']} ({a:.2f}) | {w(c['stability']['winner'])} | {w(c['gold_accuracy']['winner'])} |")  # fmt: skip
+                     f"{r['noise_scale']} ({a:.2f}) | {_signal_won(c, 'stability')} | {_signal_won(c, 'gold_accuracy')} |")  # fmt: skip
     return lines
 
 
@@ -66,15 +70,12 @@ def _phase_counts(results) -> list[str]:
     """Wins per (rater noise, rho), counted over the preference mixtures."""
     rows = results["phase"]
     alpha = results.get("rater_alpha", {})
-    key = "as used: graded emotion vs binary preference"
-    short = {"emotion_graded": "emotion", "preference_binary": "preference", "tie": "tie"}
     lines = ["Wins counted over the preference mixtures (emotion / preference / tie):", "",
              "| rater noise (alpha) | rho | steadier RM | more gold-accurate RM |", "|---|---|---|---|"]  # fmt: skip
     for ns in sorted({r["noise_scale"] for r in rows}, reverse=True):
         for rho in sorted({r["rho"] for r in rows}):
-            picked = [r["comparisons"][key] for r in rows if r["noise_scale"] == ns and r["rho"] == rho]
-            count = lambda m: [short[c[m]["winner"] if c[m]["winner"] == "tie" else c[c[m]["winner"]]]  # noqa: E731
-                               for c in picked]
+            picked = [r["comparisons"][AS_USED] for r in rows if r["noise_scale"] == ns and r["rho"] == rho]
+            count = lambda m: [_signal_won(c, m) for c in picked]  # noqa: E731
             fmt = lambda ws: " / ".join(str(ws.count(w)) for w in ("emotion", "preference", "tie"))  # noqa: E731
             a = alpha.get(str(ns))
             lines.append(f"| {ns} ({a:.2f}) | {rho} | {fmt(count('stability'))} | {fmt(count('gold_accuracy'))} |")

@@ -200,15 +200,15 @@ def _paired(a: np.ndarray, b: np.ndarray, higher_is_better: bool = True) -> dict
     return {"difference": ci, "winner": win}
 
 
+AS_USED = "as used: graded emotion vs binary preference"  # each signal as it is used in practice
 COMPARISONS = {  # name: (first cell, second cell)
     "binary: emotion vs preference": ("emotion_binary", "preference_binary"),
     "graded: emotion vs preference": ("emotion_graded", "preference_graded"),
-    "as used: graded emotion vs binary preference": ("emotion_graded", "preference_binary"),
+    AS_USED: ("emotion_graded", "preference_binary"),
     "emotion: graded vs binary": ("emotion_graded", "emotion_binary"),
     "preference: graded vs binary": ("preference_graded", "preference_binary"),
     "estimator: graded emotion vs binary preference": ("estimator_graded", "preference_binary"),
 }
-AS_USED = "as used: graded emotion vs binary preference"
 STABILITY = "rm/mean/seed_spearman"
 ACCURACY = "rm/mean/gold_accuracy"
 
