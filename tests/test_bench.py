@@ -15,7 +15,7 @@ import pytest
 from flax import nnx
 
 from emojax import taxonomy
-from emojax.bench import estimator, flops
+from emojax.bench import estimator, flops, timing
 from emojax.models import embedding_heads as eh
 from emojax.models.text_transformer import TextTransformer
 from emojax.train import loop
@@ -85,7 +85,7 @@ def test_issue_targets():
 
 
 def test_isolated_configurations_run_in_fresh_processes():
-    assert estimator.in_fresh_process(os.getpid) != os.getpid()
+    assert timing.in_fresh_process(os.getpid) != os.getpid()
     result = estimator.run_estimator(
         quick=True, batch_sizes=(32,), default_preset=False, torch_peer_enabled=False, isolate=True, log=lambda _: None
     )

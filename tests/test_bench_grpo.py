@@ -6,6 +6,8 @@ mode runs every entry at tiny sizes.
 """
 
 import json
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -121,3 +123,11 @@ def test_trl_peer_has_the_policy_sizes():
         model = Qwen2ForCausalLM(trl_peer.qwen2_config(cfg, tokenizer, 64))
         ours = sum(x.size for x in jax.tree.leaves(policy.init(cfg, jax.random.key(0))[1]))
         assert sum(p.numel() for p in model.parameters()) == ours
+
+
+def test_gpu_check_needs_no_data_stack():
+    """The GPU image has JAX, Flax and optax but no grain or TFDS: the check must not import them."""
+    code = ("import sys, experiments.gpu_check, emojax.bench.grpo, emojax.rl.learner; "
+            "print(sorted(m for m in ('grain', 'tensorflow_datasets', 'array_record', 'torch', 'wandb') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

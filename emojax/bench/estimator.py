@@ -34,9 +34,7 @@ after compilation and warm-up, for at least ``min_time`` seconds and ``min_steps
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -48,6 +46,7 @@ from flax import nnx
 
 from emojax import taxonomy
 from emojax.bench import flops, timing, torch_peer
+from emojax.bench.timing import in_fresh_process, in_this_process
 from emojax.models import embedding_heads as eh
 from emojax.models.text_transformer import TextTransformer
 from emojax.train import loop
@@ -159,18 +158,6 @@ def bench_embedding_heads(
     return out
 
 
-def in_fresh_process(fn: Callable[..., Any], *args, **kwargs) -> Any:
-    """``fn(*args, **kwargs)`` in a newly spawned interpreter (same environment variables,
-    hence ``XLA_FLAGS``, and same CPU affinity); ``fn`` and its arguments must pickle."""
-    ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        return pool.submit(fn, *args, **kwargs).result()
-
-
-def _in_this_process(fn: Callable[..., Any], *args, **kwargs) -> Any:
-    return fn(*args, **kwargs)
-
-
 def run_estimator(
     *,
     quick: bool = False,
@@ -192,7 +179,7 @@ def run_estimator(
     ``isolate`` times each configuration in a fresh interpreter (see the module docstring);
     the matmul peak is measured in this one, at the start and at the end.
     """
-    run = in_fresh_process if isolate else _in_this_process
+    run = in_fresh_process if isolate else in_this_process
     if quick:
         min_time, min_steps, matmul_n = 0.0, 3, 256
         preset = dataclasses.replace(PRESETS["default"], model_config=dict(PRESETS["smoke"].model_config), batch_size=8)

@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from emojax.bench import flops, timing
-from emojax.bench.estimator import in_fresh_process
+from emojax.bench.timing import in_fresh_process, in_this_process
 
 PROMPT_LEN, NEW_TOKENS, NUM_PROMPTS, GROUP_SIZE, VOCAB = 16, 32, 4, 8, 300
 FIRST_TOKEN = 4  # prompts avoid the low ids (TRL's tokenizer keeps 4 specials there)
@@ -257,10 +257,6 @@ def rescale(entry: dict, peak: float) -> dict:
     return entry
 
 
-def _in_this_process(fn: Callable[..., Any], *args, **kwargs) -> Any:
-    return fn(*args, **kwargs)
-
-
 def _trl_available() -> str | None:
     """TRL's version, or None if it (or torch, transformers, datasets) cannot be imported."""
     try:
@@ -294,7 +290,7 @@ def run_grpo(
     """
     from emojax.rl import policy
 
-    run = in_fresh_process if isolate else _in_this_process
+    run = in_fresh_process if isolate else in_this_process
     shape, presets, options = Shape(), {name: policy.PRESETS[name] for name in ("2x64", "4x256")}, None
     if quick:
         shape = Shape(prompt_len=4, new_tokens=4, num_prompts=2, group_size=2)

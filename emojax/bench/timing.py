@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import multiprocessing
 import os
 import platform
 import time
@@ -152,3 +154,16 @@ def rescale(entry: dict, peak: float) -> dict:
     if "gflop_per_s_needed" in entry:
         entry["fraction_of_peak_needed"] = entry["gflop_per_s_needed"] / peak
     return entry
+
+
+def in_fresh_process(fn: Callable[..., Any], *args, **kwargs) -> Any:
+    """``fn(*args, **kwargs)`` in a newly spawned interpreter (same environment variables,
+    hence ``XLA_FLAGS``, and same CPU affinity); ``fn`` and its arguments must pickle."""
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
+
+
+def in_this_process(fn: Callable[..., Any], *args, **kwargs) -> Any:
+    """``fn(*args, **kwargs)`` here: :func:`in_fresh_process`'s stand-in when not isolating."""
+    return fn(*args, **kwargs)
