@@ -48,6 +48,10 @@ def test_quick_grpo_benchmark_writes_every_entry(tmp_path):
     seeds = result["seeds2_2x64"]
     assert seeds["seeds"] == 2 and seeds["seed_strategy"] == "map"
     assert seeds["update_flops"] == 2 * result["configs"]["2x64"]["update_flops"]
+    paired = seeds["paired_sequential"]  # the seeds one after the other, alternating with the one program
+    assert len(paired["speedup"]) == len(paired["sequential_s"]) == len(paired["one_program_s"]) > 0
+    assert paired["speedup"] == pytest.approx([a / b for a, b in zip(paired["sequential_s"], paired["one_program_s"])])
+    assert "alternating in one process" in gb.table(result)
     for key in ("cpu_model", "cpu_affinity", "XLA_FLAGS", "jax", "torch"):
         assert key in result["environment"]
     assert "emojax seeds2_2x64" in gb.table(result)
@@ -93,6 +97,11 @@ def test_issue_targets():
     assert s["throughput_vs_trl_sequential"] == pytest.approx(16 * 0.12 / 0.5)  # 3.84x: missed
     assert not targets["16 seeds in one program vs 16 sequential TRL runs >= 4x"]["met"]
     assert not targets["16 seeds in one program vs 16 sequential emojax runs >= 1x (no slower)"]["met"]  # 0.48 < 0.5
+    # With the paired same-process measurement, that is the judged figure.
+    seeds["paired_sequential"] = {"speedup_median": 1.05}
+    paired = gb.comparisons(configs, seeds, trl, 16)["seeds16"]
+    assert paired["throughput_vs_emojax_sequential"] == 1.05
+    assert paired["throughput_vs_emojax_sequential_separate_processes"] == pytest.approx(16 * 0.03 / 0.5)
     assert gb.issue_targets({"configs": {}}, 16) == {}
 
 

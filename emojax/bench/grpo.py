@@ -13,7 +13,11 @@ policy update (mu = 1, beta = 0, DAPO loss, AdamW after clipping). Entries of th
   (:attr:`~emojax.rl.learner.Learner.run_chunk_seeds`, the ``seed_strategy`` given; default
   ``map``: on one CPU core, seeds one after the other inside the program was the fastest,
   measured per seed-step 24.8 ms against 28.4 (vmap over pairs), 30.4 (over fours) and
-  about 40 (all 16 vmapped): a vmapped step's working set leaves the 2 MB L2 cache).
+  about 40 (all 16 vmapped): a vmapped step's working set leaves the 2 MB L2 cache). Its
+  ``paired_sequential`` times the same 16 seeds as 16 single-seed learners called one
+  after the other, alternating with the one program in the same process: the judged
+  "no slower than 16 sequential runs" figure (fresh processes differ by up to 10% a step
+  here, so 16 x the 2x64 entry, kept beside it, compares two processes' luck).
 * ``trl`` (when TRL is installed and not skipped): TRL's entries for the same two shapes
   (:mod:`emojax.bench.trl_peer`), and the ratios.
 
@@ -149,7 +153,10 @@ def bench_emojax(
     """Time the learner's step, rollout and update for one configuration (this process).
 
     ``seeds > 1`` times ``run_chunk_seeds`` (and the rollout and update under the same
-    ``seed_strategy``); times are then for one step of all seeds together.
+    ``seed_strategy``); times are then for one step of all seeds together. It also times
+    the same seeds run one after the other (:func:`_paired_sequential`), alternating with
+    the one program in this process, so that the comparison of the two is not a comparison
+    of two processes' luck (fresh processes on this machine differ by up to 10% a step).
     """
     from emojax.rl import learner as learner_lib
     from emojax.rl import policy
@@ -177,6 +184,8 @@ def bench_emojax(
     metrics = jax.tree.map(np.asarray, box["metrics"])
     if not np.all(np.isfinite(metrics["loss"])) or np.any(metrics["skipped_updates"]):
         raise FloatingPointError(f"{policy_name}: non-finite loss or skipped updates in the timed run")
+
+    paired = _paired_sequential(cfg, task, reward, compiler_options, step, calls) if many else None
 
     # The two halves, each K times in one program (the learner's own functions).
     params, opt_state, ref = box["state"].params, box["state"].opt_state, box["state"].ref_params
@@ -233,11 +242,46 @@ def bench_emojax(
         "mean_reward": float(np.mean(metrics["reward"])),
         "completion_length_mean": float(np.mean(metrics["completions/mean_length"])),
     }  # fmt: skip
+    if paired:
+        out["paired_sequential"] = {
+            **{k: [t / chunk for t in v] if isinstance(v, list) else v / chunk for k, v in paired.items()
+               if k != "speedup"},
+            "speedup": paired["speedup"],
+            "speedup_median": float(np.median(paired["speedup"])),
+            "how": f"{seeds} single-seed learners' run_chunk called one after the other (16 sequential runs' "
+                   "steps, without their processes), timed alternately with the one program, same process",
+        }  # fmt: skip
     out["generated_tokens_per_s"] = seeds * shape.num_prompts * shape.group_size * shape.new_tokens / out["step_s_median"]
     out["update_gflop_per_s"] = out["update_flops"] / out["update_s_median"] / 1e9
     if peak:
         rescale(out, peak)
     return out
+
+
+def _paired_sequential(cfg, task, reward, compiler_options, one_program: Callable[[], None], calls: int) -> dict:
+    """Seconds of one call of ``cfg.num_seeds`` single-seed runs' ``run_chunk``, one after the
+    other, and of ``one_program()`` (all seeds in one program), timed in alternation
+    ``calls`` times: ``sequential_s``, ``one_program_s`` (per call) and ``speedup``
+    (sequential / one program, per pair)."""
+    from emojax.rl import learner as learner_lib
+
+    single = learner_lib.make_train(cfg.replace(seeds=(0,)), task, reward_fn=reward, compiler_options=compiler_options)
+    states = [single.init(jax.random.key(s)) for s in cfg.seeds]
+
+    def sequential():
+        for i, state in enumerate(states):
+            states[i], _ = single.run_chunk(state)
+        jax.block_until_ready(states)
+
+    for _ in range(2):  # compile and warm up
+        sequential()
+    seq, one = [], []
+    for _ in range(calls):
+        for fn, out in ((sequential, seq), (one_program, one)):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return {"sequential_s": seq, "one_program_s": one, "speedup": [a / b for a, b in zip(seq, one, strict=True)]}
 
 
 def seed_runner(cfg) -> Callable[[Callable], Callable]:
@@ -357,14 +401,19 @@ def comparisons(configs: dict, seeds_entry: dict, trl: dict, seeds: int) -> dict
         trl_seq = seeds * trl["2x64"]["step_s_median"]
         ours_seq = seeds * configs["2x64"]["step_s_median"]
         ours = seeds_entry["step_s_median"]
+        paired = seeds_entry.get("paired_sequential", {})
         out[f"seeds{seeds}"] = {
             "trl_sequential_s_estimated": trl_seq,
             "emojax_sequential_s_estimated": ours_seq,
             "emojax_one_program_s": ours,
             "throughput_vs_trl_sequential": trl_seq / ours,
-            "throughput_vs_emojax_sequential": ours_seq / ours,
-            "how": f"sequential = {seeds} x the single-seed step time of the same run; one program = "
-                   f"run_chunk_seeds over {seeds} seeds (seed_strategy {seeds_entry['seed_strategy']})",
+            "throughput_vs_emojax_sequential_separate_processes": ours_seq / ours,
+            # The judged figure: paired, same process (bench_emojax's docstring says why).
+            "throughput_vs_emojax_sequential": paired.get("speedup_median", ours_seq / ours),
+            "how": f"TRL sequential = {seeds} x its single-seed step time; emojax sequential: {seeds} single-seed "
+                   f"learners one after the other, timed alternately with run_chunk_seeds over {seeds} seeds "
+                   f"(seed_strategy {seeds_entry['seed_strategy']}) in one process (median of the pairs' ratios); "
+                   f"the separate-process estimate ({seeds} x the 2x64 entry) is kept beside it",
         }  # fmt: skip
     return out
 
@@ -432,9 +481,16 @@ def table(result: dict) -> str:
             lines.append(
                 f"{seeds_key}: one program {1e3 * s['emojax_one_program_s']:.0f} ms vs {1e3 * s['trl_sequential_s_estimated']:.0f} "
                 f"ms TRL sequential ({s['throughput_vs_trl_sequential']:.2f}x) and "
-                f"{1e3 * s['emojax_sequential_s_estimated']:.0f} ms emojax sequential ({s['throughput_vs_emojax_sequential']:.2f}x)")
+                f"{1e3 * s['emojax_sequential_s_estimated']:.0f} ms emojax sequential in separate processes "
+                f"({s['throughput_vs_emojax_sequential_separate_processes']:.2f}x)")
     else:
         lines.append(f"TRL: {result['trl_version']} (peer skipped)")
+    paired = result.get(seeds_key, {}).get("paired_sequential")
+    if paired:
+        lines.append(f"{seeds_key}: one program vs the same seeds one after the other, alternating in one process: "
+                     f"{np.median(paired['one_program_s']) * 1e3:.0f} vs {np.median(paired['sequential_s']) * 1e3:.0f} "
+                     f"ms a step, {paired['speedup_median']:.2f}x (pairs: "
+                     f"{', '.join(f'{x:.2f}' for x in paired['speedup'])})")
     lines += [f"target {name}: {t['value']:.3f} -> {'met' if t['met'] else 'MISSED'}" for name, t in result["targets"].items()]
     if result["quick"]:
         lines.append("quick mode: tiny sizes, a smoke test, not a measurement")
