@@ -6,7 +6,9 @@
 ``--seeds N`` runs seeds ``0..N-1`` in one program (default 4). ``--set`` changes the GRPO
 config (:class:`emojax.rl.config.GRPOConfig`, e.g. ``--set learning_rate=3e-3``);
 ``--set task.length=8`` changes the task's (``ReverseConfig``, ``NeedReplyConfig``).
-Resumes from ``DIR/checkpoints`` when there are any.
+Resumes from ``DIR/checkpoints`` when there are any. ``--devices N`` splits each step's batch
+over the first N devices (a one-axis mesh); on a CPU, the cores become devices with
+``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (set before Python starts).
 
 Writes ``DIR/results.json`` (reward and normalised curves per seed and mean, the random
 policy's and the optimal rewards, the final normalised score), ``DIR/reward_curves.png``,
@@ -28,6 +30,21 @@ from emojax.studies import grpo_tasks as study  # noqa: E402
 from emojax.studies import grpo_tasks_figures as figures  # noqa: E402
 
 
+def _mesh(devices: int):
+    """A one-axis ("data",) mesh over the first ``devices`` devices, or None for one."""
+    import jax
+
+    if devices < 1:
+        raise SystemExit(f"--devices must be >= 1, got {devices}")
+    if devices == 1:
+        return None
+    if len(jax.devices()) < devices:
+        raise SystemExit(f"--devices {devices}: JAX sees {len(jax.devices())} ({jax.devices()}); on a CPU, start "
+                         f"with XLA_FLAGS=--xla_force_host_platform_device_count={devices}")
+    return jax.make_mesh((devices,), ("data",), axis_types=(jax.sharding.AxisType.Auto,),
+                         devices=jax.devices()[:devices])
+
+
 def main(argv=None, *, compiler_options=None) -> dict:
     """Run the study from command-line arguments; ``compiler_options`` go to XLA (tests
     lower the optimisation level to compile faster)."""
@@ -35,6 +52,7 @@ def main(argv=None, *, compiler_options=None) -> dict:
     extra.add_argument("--task", choices=study.TASKS)
     extra.add_argument("--seeds", type=int, default=4)
     extra.add_argument("--set", action="append", default=[])
+    extra.add_argument("--devices", type=int, default=1)
     known, rest = extra.parse_known_args(argv)
     task_sets = {}
     for item in known.set:
@@ -55,7 +73,7 @@ def main(argv=None, *, compiler_options=None) -> dict:
     if known.seeds < 1:
         raise SystemExit(f"--seeds must be >= 1, got {known.seeds}")
     results = study.run(known.task, cfg, workdir, known.seeds, task_cfg=task_cfg, preset=preset,
-                        compiler_options=compiler_options)
+                        compiler_options=compiler_options, mesh=_mesh(known.devices))
     paths = figures.save_all(results, workdir)
     final = results["final"]
     print(f"[grpo_tasks] task={known.task} preset={preset} seeds={results['seeds']} "

@@ -229,6 +229,7 @@ def run(
     preset: str | None = None,
     bound_prompts: int | None = None,
     compiler_options: Mapping[str, Any] | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> dict[str, Any]:
     """Train ``cfg`` on ``task_name`` for every seed in one program, score it, write
     ``workdir/results.json`` and return the same dict.
@@ -243,6 +244,8 @@ def run(
       bound_prompts: held-out prompts for :func:`bounds` (default 256 for ``smoke``, else
         2048).
       compiler_options: XLA options for the learner (tests lower the optimisation level).
+      mesh: a one-axis ``("data",)`` mesh to split each step's batch over (e.g. the two
+        cores of a CPU as two devices: :func:`emojax.rl.learner.make_train`).
 
     Returns:
       A JSON-ready dict: ``reward`` and ``normalised`` curves (``per_seed`` and ``mean``,
@@ -260,7 +263,7 @@ def run(
     os.makedirs(workdir, exist_ok=True)
 
     t0 = time.perf_counter()
-    learner = learner_lib.make_train(cfg, task, compiler_options=dict(compiler_options or {}) or None)
+    learner = learner_lib.make_train(cfg, task, compiler_options=dict(compiler_options or {}) or None, mesh=mesh)
     result = loop.train(cfg, workdir, task, learner=learner, decode=decoder(task_name))
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
