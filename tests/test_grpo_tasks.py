@@ -128,3 +128,15 @@ def test_set_tuples_follow_the_field_type():
         config.override(Cfg(), {"ints": "1.5"})
     grpo = config.override(study.presets("reverse")["smoke"], {"seeds": "3,5", "reward.clip": "-1,1"})
     assert grpo.seeds == (3, 5) and grpo.reward.clip == (-1.0, 1.0)
+
+
+def test_devices_flag_builds_a_data_mesh_or_says_how():
+    """``--devices N``: a one-axis ("data",) mesh over N devices; more than JAX sees is refused
+    with the XLA flag that makes a CPU's cores into devices."""
+    assert launcher._mesh(1) is None
+    mesh = launcher._mesh(2)  # conftest gives 4 CPU devices
+    assert mesh.axis_names == ("data",) and mesh.size == 2
+    with pytest.raises(SystemExit, match="xla_force_host_platform_device_count=99"):
+        launcher._mesh(99)
+    with pytest.raises(SystemExit):
+        launcher._mesh(0)
