@@ -249,3 +249,37 @@ def test_uniform_completions_stop_at_the_end_token():
     ended = ~truncated
     np.testing.assert_array_equal(mask[ended], ~after[ended])
     assert (tokens[ended][after[ended]] == 0).all() and tokens[ended][~after[ended]].max() < 13
+
+
+def test_need_reply_slot_pointers_fill_in_what_the_prompt_shows():
+    """With ``pointers``, ``<said_feeling>`` and ``<their_claim>`` expand to the prompt's own
+    words (a feeling the user said; their claim), so the optimal pointer reply scores the
+    optimum, and a pointer in the wrong act's frame still meets no need."""
+    task = make_task("need_reply", need_reply.NeedReplyConfig(pointers=True))
+    assert task.vocab_size == vocab.VOCAB_SIZE + need_reply.NUM_FRAMES + need_reply.NUM_POINTERS
+    prompts = task.sample_prompts(jax.random.key(0), 32)
+    _, _, state = prompts
+    completion = task.optimal_completion(jax.random.key(1), *prompts)
+    np.testing.assert_allclose(_score(task, prompts, completion)[0], 1.6, rtol=1e-6)
+    assert bool(jnp.all(completion[0] < task.vocab_size))
+    # What a pointer stands for: the words the prompt shows.
+    words = need_reply.pointer_words(jax.tree.map(lambda x: x[0], state.visible))
+    v = {k: np.asarray(x[0]) for k, x in state.visible.items()}
+    q, f = need_reply.POINTER_ID, need_reply.FRAME_ID
+    claim = vocab.decode(need_reply.expand(jnp.array([f["<inform>"], q["<their_claim>"]]), words))
+    subject = vocab.FACT_SUBJECTS[int(v["fact"])]
+    assert claim == f"in fact {subject} is {'good' if v['belief'] > 0 else 'bad'}"
+    feeling = need_reply.expand(jnp.array([f["<reflect>"], q["<said_feeling>"]]), words)
+    category = vocab.emotion_word_category()[int(feeling[5])]
+    assert v["said"][category] or not v["said"].any()
+    # Without the prompt's words a pointer expands to nothing; decode names it.
+    assert vocab.decode(need_reply.expand(jnp.array([q["<their_claim>"]]))) == ""
+    assert need_reply.decode(np.array([f["<inform>"], q["<their_claim>"], vocab.EOS_ID])).startswith("in fact <their_claim>")
+    # The claim in a reflection's place serves another need: for be_heard it meets nothing.
+    heard = state.visible["need"] == 0
+    wrong = jnp.full_like(completion[0], vocab.PAD_ID).at[:, 0].set(f["<inform>"]).at[:, 1].set(q["<their_claim>"])
+    wrong = wrong.at[:, 2].set(vocab.EOS_ID)
+    _, parts = _score(task, prompts, terminate(wrong, vocab.EOS_ID, vocab.PAD_ID))
+    assert heard.any() and bool(jnp.all(parts["need_act"][heard] == 0))
+    with pytest.raises(ValueError, match="pointers"):
+        need_reply.NeedReplyConfig(frames=False, max_new_tokens=8, pointers=True)

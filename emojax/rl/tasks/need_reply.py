@@ -30,6 +30,17 @@ feel``) before any reward or gold reads the reply, so both read world language w
 :func:`acts.parse`, as before. ``max_new_tokens`` is 5. With ``frames=False`` the policy
 writes words only (``max_new_tokens >= 8``), the task as it was.
 
+Slot pointers (``pointers=True``; the ``tiny`` and ``default`` presets of
+:mod:`emojax.studies.grpo_tasks`): two more macro tokens, ``<said_feeling>`` and
+``<their_claim>`` (:data:`POINTERS`), stand for what the user said (a feeling they named;
+``<subject> is <good|bad>``), filled in from the prompt when the reply is expanded, as a
+dialogue policy with a copy mechanism points into the user's turn. The need must still be
+read and the right act chosen and filled; what the pointers remove is copying a word
+through the vocabulary, which GRPO did not find here (``pointers=False``: 0.635
+normalised at ``tiny``; trained supervised, the same policy learns that copy, see the
+presets' comment). The optimal pointer reply is three tokens (``<inform> <their_claim>
+<eos>``) and scores the same 1.6.
+
 Rewards (registered; default weights in :class:`NeedReplyConfig`), on the expanded reply:
 
 * ``need_act``: the reply, read by :func:`acts.parse`, performs an act that serves the
@@ -83,7 +94,8 @@ from emojax.rl.tasks.base import Task, terminate
 from emojax.world import acts, gold, language, vocab
 from emojax.world import user as user_lib
 
-__all__ = ["FRAMES", "FRAME_ID", "NEED_PHRASES", "NeedReplyConfig", "NeedReplyState", "decode", "expand", "make"]
+__all__ = ["FRAMES", "FRAME_ID", "NEED_PHRASES", "POINTERS", "POINTER_ID", "NeedReplyConfig", "NeedReplyState", "decode",
+           "expand", "make", "pointer_words"]
 
 _W = vocab.WORD_ID
 NEED_PHRASES: tuple[tuple[str, ...], ...] = (
@@ -114,6 +126,14 @@ FRAMES: tuple[tuple[str, tuple[str, ...]], ...] = (
 NUM_FRAMES = len(FRAMES)
 FRAME_ID = {name: vocab.VOCAB_SIZE + i for i, (name, _) in enumerate(FRAMES)}
 FRAME_WIDTH = max(len(words) for _, words in FRAMES)
+# Slot pointers (``pointers=True``): ids after the frames; each stands for words the prompt
+# shows, filled in per prompt by :func:`expand`: ``<said_feeling>`` the first feeling the
+# user said (its first word; a feeling of category 0 if they said none), ``<their_claim>``
+# the user's claim ``<subject> is <good|bad>``. So ``<inform> <their_claim>`` reads ``in
+# fact coffee is good``. A dialogue policy with a copy mechanism chooses a pointer like this.
+POINTERS = ("<said_feeling>", "<their_claim>")
+NUM_POINTERS = len(POINTERS)
+POINTER_ID = {name: vocab.VOCAB_SIZE + NUM_FRAMES + i for i, name in enumerate(POINTERS)}
 MIN_FRAME_TOKENS = 5  # the longest one-act frame reply, <inform> <subject> is <value>, and <eos>
 
 
@@ -125,6 +145,9 @@ class NeedReplyConfig:
       user: who the users are; the default says at most 2 feelings, so prompts are 50
         tokens (``1 + language.max_len + 6``).
       frames: the policy writes act frames (:data:`FRAMES`) and words; False: words only.
+      pointers: (with frames) two more macro tokens, :data:`POINTERS`, that point at what
+        the user said instead of copying it word for word: the slot is filled from the
+        prompt, the policy only has to choose it.
       max_new_tokens: completion budget: >= 5 with frames (``<inform> <subject> is
         <value> <eos>``), >= 8 without (the longest one-act reply in words and ``<eos>``).
       need_act_weight, progress_weight, ended_weight: default weights of ``need_act``,
@@ -133,6 +156,7 @@ class NeedReplyConfig:
 
     user: user_lib.UserConfig = user_lib.UserConfig(language=language.LanguageConfig(max_feelings=2, max_len=43))
     frames: bool = True
+    pointers: bool = False
     max_new_tokens: int = 5
     need_act_weight: float = 1.0
     progress_weight: float = 0.5
@@ -140,6 +164,7 @@ class NeedReplyConfig:
 
     def __post_init__(self):
         least = MIN_FRAME_TOKENS if self.frames else MIN_NEW_TOKENS
+        config.require(self, "pointers", lambda v: not v or self.frames, "False when frames is False")
         config.require(self, "max_new_tokens", lambda v: v >= least, f">= {least} (frames={self.frames})")
         config.non_negative(self, "need_act_weight", "progress_weight", "ended_weight")
         config.require(self, "need_act_weight", lambda v: v + self.progress_weight + self.ended_weight > 0,
@@ -179,27 +204,58 @@ for _n, _names in enumerate((("reflection",), ("solution",), ("information",), (
 def _expansion_table() -> np.ndarray:
     """[VOCAB_SIZE + NUM_FRAMES, FRAME_WIDTH]: a world word stands for itself, a frame for
     its words (pad after)."""
-    table = np.full((vocab.VOCAB_SIZE + NUM_FRAMES, FRAME_WIDTH), vocab.PAD_ID, np.int32)
+    table = np.full((vocab.VOCAB_SIZE + NUM_FRAMES + NUM_POINTERS, FRAME_WIDTH), vocab.PAD_ID, np.int32)
     table[: vocab.VOCAB_SIZE, 0] = np.arange(vocab.VOCAB_SIZE)
     for i, (_, words) in enumerate(FRAMES):
         table[vocab.VOCAB_SIZE + i, : len(words)] = vocab.ids(words)
     return table
 
 
-def expand(tokens: jax.Array) -> jax.Array:
+def pointer_words(visible: dict[str, jax.Array]) -> jax.Array:
+    """``[..., NUM_POINTERS, FRAME_WIDTH]`` the words each pointer stands for in a prompt
+    (``visible``: the prompt's ``said``, ``fact`` and ``belief``), pads after."""
+    emotion = jnp.asarray(vocab.emotion_word_ids())[jnp.argmax(visible["said"], axis=-1), 0]
+    subject = jnp.asarray(vocab.ids(vocab.FACT_SUBJECTS))[visible["fact"]]
+    value = jnp.where(visible["belief"] > 0, _W["good"], _W["bad"])
+    pad = [jnp.full_like(subject, vocab.PAD_ID)] * FRAME_WIDTH
+    feeling = jnp.stack([emotion, *pad][:FRAME_WIDTH], axis=-1)
+    claim = jnp.stack([subject, jnp.full_like(subject, _W["is"]), value, *pad][:FRAME_WIDTH], axis=-1)
+    return jnp.stack([feeling, claim], axis=-2).astype(jnp.int32)
+
+
+def expand(tokens: jax.Array, pointers: jax.Array | None = None) -> jax.Array:
     """World tokens ``[..., T * FRAME_WIDTH]`` of a completion ``[..., T]`` that may hold
     frames: each frame becomes its words, in place, and the pads are moved to the end (so
-    ``<reflect> sad`` reads as ``it sounds like you feel sad``). Pure and jittable; world
-    words pass through unchanged."""
-    words = jnp.asarray(_expansion_table())[tokens].reshape(*tokens.shape[:-1], -1)
+    ``<reflect> sad`` reads as ``it sounds like you feel sad``). ``pointers`` (from
+    :func:`pointer_words`, ``[..., NUM_POINTERS, FRAME_WIDTH]``) fills in the slot pointers;
+    without it a pointer expands to nothing. Pure and jittable; world words pass through
+    unchanged."""
+    words = jnp.asarray(_expansion_table())[tokens]  # [..., T, FRAME_WIDTH]
+    if pointers is not None:
+        for i in range(NUM_POINTERS):
+            at = (tokens == vocab.VOCAB_SIZE + NUM_FRAMES + i)[..., None]
+            words = jnp.where(at, pointers[..., None, i, :], words)
+    words = words.reshape(*tokens.shape[:-1], -1)
     order = jnp.argsort(words == vocab.PAD_ID, axis=-1, stable=True)
     return jnp.take_along_axis(words, order, axis=-1)
 
 
 def decode(tokens) -> str:
-    """Readable text of world tokens and frames (frames written out in words)."""
+    """Readable text of world tokens and frames (frames written out in words, pointers by
+    name: the prompt they point into is not at hand)."""
     tokens = np.asarray(tokens).reshape(-1)
-    return vocab.decode(_expansion_table()[tokens].reshape(-1))
+    table = _expansion_table()
+    if not np.any(tokens >= vocab.VOCAB_SIZE + NUM_FRAMES):
+        return vocab.decode(table[tokens].reshape(-1))
+    parts = []
+    for t in tokens:
+        if t - vocab.VOCAB_SIZE - NUM_FRAMES in range(NUM_POINTERS):
+            parts.append(POINTERS[t - vocab.VOCAB_SIZE - NUM_FRAMES])
+        else:
+            text = vocab.decode(table[t])
+            if text:
+                parts.append(text)
+    return " ".join(parts)
 
 
 def _static_slots() -> np.ndarray:
@@ -272,7 +328,7 @@ def _progress(reply, need, fact, said) -> jax.Array:
     return jnp.where(_serves_another_need(acts.parse(reply), need), _OTHER_NEED * progress, progress)
 
 
-def _reply(completion: jax.Array, completion_mask: jax.Array) -> jax.Array:
+def _reply(completion: jax.Array, completion_mask: jax.Array, visible: dict[str, jax.Array]) -> jax.Array:
     """[n, T * FRAME_WIDTH] the reply in world words: the completion up to its end, frames
     expanded. A reply without frames is left as written (a pad the policy wrote still
     breaks a phrase), so the word-level task reads exactly what it did before frames."""
@@ -280,13 +336,13 @@ def _reply(completion: jax.Array, completion_mask: jax.Array) -> jax.Array:
     plain = jnp.pad(reply, [(0, 0)] * (reply.ndim - 1) + [(0, reply.shape[-1] * (FRAME_WIDTH - 1))],
                     constant_values=vocab.PAD_ID)
     has_frames = jnp.any(reply >= vocab.VOCAB_SIZE, axis=-1, keepdims=True)
-    return jnp.where(has_frames, expand(reply), plain)
+    return jnp.where(has_frames, expand(reply, pointer_words(visible)), plain)
 
 
 def _per_reply(fn):
     def batched(obs: Observation) -> jax.Array:
-        reply = _reply(obs.completion_tokens, obs.completion_mask)
         x = obs.extras
+        reply = _reply(obs.completion_tokens, obs.completion_mask, x)
         return jax.vmap(fn)(reply, x["need"], x["fact"], x["said"])
 
     batched.__doc__ = fn.__doc__
@@ -307,6 +363,18 @@ def _prompt(key: jax.Array, cfg: NeedReplyConfig):
     tokens = raw[jnp.argsort(raw != vocab.PAD_ID, stable=True)]  # pads first, order kept
     visible = {"need": u.need, "topic": u.topic, "fact": u.fact, "belief": u.beliefs[u.fact], "said": _said(tokens)}
     return tokens, tokens != vocab.PAD_ID, NeedReplyState(user=u, truth=truth, visible=visible)
+
+
+def _optimal_pointers(visible: dict[str, Any], n_new: int) -> jax.Array:
+    """[n_new] the one-act frame reply the need calls for, slots by pointer, then ``<eos>``."""
+    f, q, e, p = FRAME_ID, POINTER_ID, vocab.EOS_ID, vocab.PAD_ID
+    replies = jnp.array([
+        [f["<reflect>"], q["<said_feeling>"], e],
+        [f["<solve>"], _W["resting"], e],
+        [f["<inform>"], q["<their_claim>"], e],
+        [f["<validate>"], e, p],
+    ], jnp.int32)[visible["need"]]  # fmt: skip
+    return jnp.concatenate([replies, jnp.full((n_new - 3,), p, jnp.int32)])
 
 
 def _optimal_frames(visible: dict[str, Any], n_new: int) -> jax.Array:
@@ -337,7 +405,7 @@ def _optimal_reply(key: jax.Array, visible: dict[str, Any], n_new: int) -> jax.A
 def make(cfg: NeedReplyConfig = NeedReplyConfig()) -> Task:
     """The need_reply :class:`~emojax.rl.tasks.base.Task` for ``cfg``."""
     n_new = cfg.max_new_tokens
-    vocab_size = vocab.VOCAB_SIZE + (NUM_FRAMES if cfg.frames else 0)
+    vocab_size = vocab.VOCAB_SIZE + (NUM_FRAMES if cfg.frames else 0) + (NUM_POINTERS if cfg.pointers else 0)
 
     def sample_prompts(key, n):
         # lax.map, not vmap: the same numbers, and the batched user and utterance take
@@ -350,12 +418,14 @@ def make(cfg: NeedReplyConfig = NeedReplyConfig()) -> Task:
 
     def gold_fn(state, completion, completion_mask, truncated):
         del truncated
-        reply = _reply(completion, completion_mask)
+        reply = _reply(completion, completion_mask, state.visible)
         return jax.vmap(gold.gold)(state.user, reply, state.truth)._asdict()
 
     def optimal_completion(key, prompt_tokens, prompt_mask, state):
         del prompt_mask
-        if cfg.frames:
+        if cfg.pointers:
+            raw = jax.vmap(lambda v: _optimal_pointers(v, n_new))(state.visible)
+        elif cfg.frames:
             raw = jax.vmap(lambda v: _optimal_frames(v, n_new))(state.visible)
         else:
             keys = jax.random.split(key, prompt_tokens.shape[0])
