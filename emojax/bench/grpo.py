@@ -244,8 +244,7 @@ def bench_emojax(
     }  # fmt: skip
     if paired:
         out["paired_sequential"] = {
-            **{k: [t / chunk for t in v] if isinstance(v, list) else v / chunk for k, v in paired.items()
-               if k != "speedup"},
+            "sequential_s": per(paired["sequential_s"]), "one_program_s": per(paired["one_program_s"]),
             "speedup": paired["speedup"],
             "speedup_median": float(np.median(paired["speedup"])),
             "how": f"{seeds} single-seed learners' run_chunk called one after the other (16 sequential runs' "

@@ -202,8 +202,9 @@ for _n, _names in enumerate((("reflection",), ("solution",), ("information",), (
 
 
 def _expansion_table() -> np.ndarray:
-    """[VOCAB_SIZE + NUM_FRAMES, FRAME_WIDTH]: a world word stands for itself, a frame for
-    its words (pad after)."""
+    """[VOCAB_SIZE + NUM_FRAMES + NUM_POINTERS, FRAME_WIDTH]: a world word stands for
+    itself, a frame for its words (pad after), a pointer for nothing (its words depend on
+    the prompt: :func:`pointer_words`)."""
     table = np.full((vocab.VOCAB_SIZE + NUM_FRAMES + NUM_POINTERS, FRAME_WIDTH), vocab.PAD_ID, np.int32)
     table[: vocab.VOCAB_SIZE, 0] = np.arange(vocab.VOCAB_SIZE)
     for i, (_, words) in enumerate(FRAMES):
@@ -232,9 +233,8 @@ def expand(tokens: jax.Array, pointers: jax.Array | None = None) -> jax.Array:
     unchanged."""
     words = jnp.asarray(_expansion_table())[tokens]  # [..., T, FRAME_WIDTH]
     if pointers is not None:
-        for i in range(NUM_POINTERS):
-            at = (tokens == vocab.VOCAB_SIZE + NUM_FRAMES + i)[..., None]
-            words = jnp.where(at, pointers[..., None, i, :], words)
+        for i, name in enumerate(POINTERS):
+            words = jnp.where((tokens == POINTER_ID[name])[..., None], pointers[..., None, i, :], words)
     words = words.reshape(*tokens.shape[:-1], -1)
     order = jnp.argsort(words == vocab.PAD_ID, axis=-1, stable=True)
     return jnp.take_along_axis(words, order, axis=-1)
@@ -245,17 +245,11 @@ def decode(tokens) -> str:
     name: the prompt they point into is not at hand)."""
     tokens = np.asarray(tokens).reshape(-1)
     table = _expansion_table()
-    if not np.any(tokens >= vocab.VOCAB_SIZE + NUM_FRAMES):
+    names = {i: name for name, i in POINTER_ID.items()}
+    if not any(int(t) in names for t in tokens):
         return vocab.decode(table[tokens].reshape(-1))
-    parts = []
-    for t in tokens:
-        if t - vocab.VOCAB_SIZE - NUM_FRAMES in range(NUM_POINTERS):
-            parts.append(POINTERS[t - vocab.VOCAB_SIZE - NUM_FRAMES])
-        else:
-            text = vocab.decode(table[t])
-            if text:
-                parts.append(text)
-    return " ".join(parts)
+    parts = [names.get(int(t)) or vocab.decode(table[t]) for t in tokens]
+    return " ".join(part for part in parts if part)
 
 
 def _static_slots() -> np.ndarray:
@@ -379,14 +373,13 @@ def _optimal_pointers(visible: dict[str, Any], n_new: int) -> jax.Array:
 
 def _optimal_frames(visible: dict[str, Any], n_new: int) -> jax.Array:
     """[n_new] the one-act frame reply the need calls for, then ``<eos>`` and pads."""
-    emotion = jnp.asarray(vocab.emotion_word_ids())[jnp.argmax(visible["said"]), 0]
-    subject = jnp.asarray(vocab.ids(vocab.FACT_SUBJECTS))[visible["fact"]]
-    value = jnp.where(visible["belief"] > 0, _W["good"], _W["bad"])
+    # The slot words are what the pointers stand for: the same feeling and claim.
+    feeling, claim = pointer_words(visible)
     f, e, p = FRAME_ID, vocab.EOS_ID, vocab.PAD_ID
     replies = jnp.stack([
-        jnp.stack([f["<reflect>"], emotion, e, p, p]),
+        jnp.stack([f["<reflect>"], feeling[0], e, p, p]),
         jnp.array([f["<solve>"], _W["resting"], e, p, p]),
-        jnp.stack([f["<inform>"], subject, _W["is"], value, e]),
+        jnp.stack([f["<inform>"], *claim[:3], e]),
         jnp.array([f["<validate>"], e, p, p, p]),
     ]).astype(jnp.int32)[visible["need"]]  # fmt: skip
     return jnp.concatenate([replies, jnp.full((n_new - MIN_FRAME_TOKENS,), p, jnp.int32)])
