@@ -40,7 +40,9 @@ class TrainConfig:
         (stop, naming file, line and field) or ``skip`` (leave it out, counted in the
         dataset's metadata).
       data_config: options of the real dataset's builder (e.g. ``test_fraction``,
-        ``very_unclear``, ``vocab_size``, ``tokenizer``); unknown keys are an error.
+        ``very_unclear``, ``vocab_size``, ``tokenizer``), or for simulated data fields of
+        the named config to change (e.g. ``{"negation_rate": 0.6}``, a dataset of its own);
+        unknown keys are an error.
       data_dir: where datasets are built (empty: ``$EMOJAX_DATA_DIR`` or
         ``~/.cache/emojax/datasets``).
       max_train_examples: use only the first n training items (0: all).
@@ -93,7 +95,7 @@ class TrainConfig:
         config.require(self, "rater_link", lambda v: isinstance(v, bool), "true or false")
         config.require(self, "model_config", lambda v: isinstance(v, dict), "a dict of the architecture's Config fields")
         config.require(self, "on_bad_row", lambda v: v in ("error", "skip"), "error or skip")
-        config.require(self, "data_config", lambda v: isinstance(v, dict), "a dict of the real dataset's options")
+        config.require(self, "data_config", lambda v: isinstance(v, dict), "a dict of the dataset's options")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:

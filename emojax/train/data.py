@@ -7,6 +7,7 @@ resumed run asks for batch ``step`` and sees exactly what the uninterrupted run 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import jax
@@ -28,15 +29,51 @@ def sources(cfg: TrainConfig):
         train = built.source(f"train[:{cfg.max_train_examples}]" if cfg.max_train_examples else "train")
         _check_size(cfg, train)
         return train, built.source("test")
-    if cfg.data not in data_lib.EmojaxSynthetic.builder_configs:
-        names = sorted(data_lib.EmojaxSynthetic.builder_configs) + sorted(data_lib.REAL_DATASETS)
-        raise ValueError(f"--data {cfg.data!r}: unknown dataset; expected one of {names}")
+    synthetic = synthetic_config(cfg)
     root = data_dir(cfg)
-    data_lib.build(cfg.data, root)
+    data_lib.build(synthetic, root)
     split = f"train[:{cfg.max_train_examples}]" if cfg.max_train_examples else "train"
-    train = data_lib.load(cfg.data, root, split)
+    train = data_lib.load(synthetic, root, split)
     _check_size(cfg, train)
-    return train, data_lib.load(cfg.data, root, "test")
+    return train, data_lib.load(synthetic, root, "test")
+
+
+def synthetic_config(cfg: TrainConfig) -> data_lib.SyntheticConfig:
+    """The simulated dataset ``cfg`` names: the named config ``cfg.data`` with the fields in
+    ``cfg.data_config`` replaced (e.g. ``{"negation_rate": 0.6}``).
+
+    Why overrides rather than only named configs: sweeps over the world's knobs (the
+    context-gap sweep, :mod:`emojax.studies.context_gap`) need datasets no one named. A
+    changed config gets a name of its own (so a folder of its own); one whose parameters
+    equal a named config's *is* that config, so the same data are never built twice.
+    """
+    configs = data_lib.EmojaxSynthetic.builder_configs
+    if cfg.data not in configs:
+        names = sorted(configs) + sorted(data_lib.REAL_DATASETS)
+        raise ValueError(f"--data {cfg.data!r}: unknown dataset; expected one of {names}")
+    base = configs[cfg.data]
+    fields = sorted(base.params())
+    unknown = sorted(set(cfg.data_config) - set(fields))
+    if unknown:
+        raise ValueError(f"data_config: {unknown} are not fields of the simulated dataset {cfg.data!r}; expected some of {fields}")
+    changed = {k: v for k, v in sorted(cfg.data_config.items()) if v != base.params()[k]}
+    if not changed:
+        return base
+    suffix = "-".join(f"{k}{v}" for k, v in changed.items())
+    custom = dataclasses.replace(base, name=f"{base.name}-{suffix}", description=f"{base.description} Changed: {changed}.", **changed)
+    same = [c for c in configs.values() if c.params() == custom.params()]
+    return same[0] if same else custom
+
+
+def canonical(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with a simulated dataset named by its named config where overrides make one
+    (``default`` with both rates 0 is ``plain``), so equal runs have equal configs."""
+    if is_real(cfg) or not cfg.data_config:
+        return cfg
+    synthetic = synthetic_config(cfg)
+    if synthetic.name in data_lib.EmojaxSynthetic.builder_configs:
+        return dataclasses.replace(cfg, data=synthetic.name, data_config={})
+    return cfg
 
 
 def _check_size(cfg: TrainConfig, train) -> None:

@@ -75,16 +75,23 @@ def _evaluate(built: loop.Built, test: dict, key, n_bootstrap: int) -> dict:
 def _baselines(cfg: TrainConfig, train_src, test: dict, key, progress: bool) -> dict:
     """The bag-of-words ridge (read out like the estimator when it has a rater link) and the
     single-label head on the same architecture."""
-    train = data.read_all(train_src)
-    tokens, y = baselines.targets_numpy(train["tokens"], train["ratings"], cfg.target)
-    bow = baselines.fit_bow(tokens, y, link=loop.uses_link(cfg, get_head(cfg.head)))
-    pred, rated = bow(test["tokens"])
+    pred, rated = bag_of_words(cfg, train_src, test)
     out = {"bag_of_words": evaluate.evaluate(pred, test["intensities"], test["ratings"], jax.random.fold_in(key, 1), cfg.n_bootstrap, rated=rated)}
     single, _ = loop.fit(
         cfg, train_src, None, head_name="single_label", steps=cfg.baseline_steps or cfg.steps, tag="single_label/", progress=progress
     )
     out["single_label"] = _evaluate(single, test, jax.random.fold_in(key, 2), cfg.n_bootstrap)
     return out
+
+
+def bag_of_words(cfg: TrainConfig, train_src, test: dict) -> tuple:
+    """The bag-of-words ridge fitted on ``cfg``'s training targets, read out like the
+    estimator when it has a rater link: its (latent-scale, raters'-scale) predictions on
+    ``test``."""
+    train = data.read_all(train_src)
+    tokens, y = baselines.targets_numpy(train["tokens"], train["ratings"], cfg.target)
+    bow = baselines.fit_bow(tokens, y, link=loop.uses_link(cfg, get_head(cfg.head)))
+    return bow(test["tokens"])
 
 
 def load_config(workdir: str) -> TrainConfig:
