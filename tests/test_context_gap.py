@@ -109,6 +109,7 @@ def test_smoke_sweep_reports_every_point(smoke_sweep):
     built = os.listdir(os.path.join(data_dir, "emojax_synthetic"))
     assert "small-irony_rate0.5-negation_rate1.0" in built and "small-irony_rate0.0-negation_rate0.0" in built
     assert [(p["negation_rate"], p["irony_rate"]) for p in results["points"]] == [(0.0, 0.0), (1.0, 0.5)]
+    assert results["points"][1]["dataset"] == "small-irony_rate0.5-negation_rate1.0"
     for p in results["points"]:
         lo, hi = p["gap_ci"]
         assert lo <= p["gap"] <= hi and np.isfinite(p["estimator_spearman"])
