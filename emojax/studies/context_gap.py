@@ -18,7 +18,6 @@ so points can be trained by separate processes (``--only``) and reported once.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import jax
@@ -263,8 +262,3 @@ def summary(results: dict) -> str:
         verdict = "not evaluated" if p["held"] is None else "held" if p["held"] else "failed"
         lines.append(f"- {name}: {verdict}: {p.get('claim', p.get('note'))}")
     return "\n".join(lines)
-
-
-def load_results(workdir: str) -> dict:
-    with open(os.path.join(workdir, "results.json")) as f:
-        return json.load(f)

@@ -51,12 +51,11 @@ def synthetic_config(cfg: TrainConfig) -> data_lib.SyntheticConfig:
     if cfg.data not in configs:
         names = sorted(configs) + sorted(data_lib.REAL_DATASETS)
         raise ValueError(f"--data {cfg.data!r}: unknown dataset; expected one of {names}")
-    base = configs[cfg.data]
-    fields = sorted(base.params())
-    unknown = sorted(set(cfg.data_config) - set(fields))
+    base, params = configs[cfg.data], configs[cfg.data].params()
+    unknown = sorted(set(cfg.data_config) - set(params))
     if unknown:
-        raise ValueError(f"data_config: {unknown} are not fields of the simulated dataset {cfg.data!r}; expected some of {fields}")
-    changed = {k: v for k, v in sorted(cfg.data_config.items()) if v != base.params()[k]}
+        raise ValueError(f"data_config: {unknown} are not fields of the simulated dataset {cfg.data!r}; expected some of {sorted(params)}")
+    changed = {k: v for k, v in sorted(cfg.data_config.items()) if v != params[k]}
     if not changed:
         return base
     suffix = "-".join(f"{k}{v}" for k, v in changed.items())
