@@ -175,18 +175,29 @@ def _annotation(cls: type, name: str) -> Any:
         return None
 
 
-def parse_cli(
-    presets: Mapping[str, Any], argv: Sequence[str] | None = None, description: str | None = None
-) -> tuple[str, Any, str]:
-    """Parse ``--preset``, ``--workdir`` and repeated ``--set key=value``.
+class Launch(typing.NamedTuple):
+    """What :func:`parse_launch` read from a launcher's command line."""
 
-    Returns:
-      (preset name, the resolved config, the work directory).
+    preset: str
+    cfg: Any
+    workdir: str
+    assigned: tuple[str, ...]  # the config keys set with --set, in order
+    flags: argparse.Namespace  # the launcher's own flags (see ``add_flags``)
+
+
+def parse_launch(presets: Mapping[str, Any], argv: Sequence[str] | None = None, description: str | None = None,
+                 add_flags: Callable[[argparse.ArgumentParser], None] | None = None) -> Launch:
+    """Parse ``--preset``, ``--workdir``, repeated ``--set key=value`` and the launcher's own
+    flags (``add_flags(parser)`` adds them), in one parser, so ``--help`` lists them all.
+
+    Bad keys and values exit with an error naming the field (argparse's exit status 2).
     """
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(presets), default="default")
     parser.add_argument("--workdir", required=True, help="where results, figures and config.json go")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    if add_flags is not None:
+        add_flags(parser)
     args = parser.parse_args(argv)
     assignments = {}
     for item in args.set:
@@ -198,7 +209,20 @@ def parse_cli(
         cfg = override(presets[args.preset], assignments)
     except ValueError as err:
         parser.error(str(err))
-    return args.preset, cfg, args.workdir
+    flags = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in ("preset", "workdir", "set")})
+    return Launch(args.preset, cfg, args.workdir, tuple(assignments), flags)
+
+
+def parse_cli(
+    presets: Mapping[str, Any], argv: Sequence[str] | None = None, description: str | None = None
+) -> tuple[str, Any, str]:
+    """Parse ``--preset``, ``--workdir`` and repeated ``--set key=value``.
+
+    Returns:
+      (preset name, the resolved config, the work directory).
+    """
+    launch = parse_launch(presets, argv, description)
+    return launch.preset, launch.cfg, launch.workdir
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -12,7 +12,6 @@ Predictions: ``docs/predictions/context_gap.md``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -21,17 +20,18 @@ from emojax import config
 from emojax.studies import context_gap as study
 
 
+def _flags(parser) -> None:
+    parser.add_argument("--only", help="train just these points (positions, e.g. 0,2) and write no report")
+
+
 def main(argv=None) -> dict | None:
-    extra = argparse.ArgumentParser(add_help=False)
-    extra.add_argument("--only")
-    known, rest = extra.parse_known_args(argv)
-    preset, cfg, workdir = config.parse_cli(study.PRESETS, rest, description=__doc__)
+    preset, cfg, workdir, _, flags = config.parse_launch(study.PRESETS, argv, __doc__, _flags)
     points = cfg.points()
-    if known.only is not None:
+    if flags.only is not None:
         try:
-            chosen = [int(i) for i in known.only.split(",")]
+            chosen = [int(i) for i in flags.only.split(",")]
         except ValueError:
-            raise SystemExit(f"--only {known.only!r}: expected point positions like 0,2") from None
+            raise SystemExit(f"--only {flags.only!r}: expected point positions like 0,2") from None
         bad = [i for i in chosen if not 0 <= i < len(points)]
         if bad:
             raise SystemExit(f"--only: positions {bad} out of range; this preset has {len(points)} points: {points}")

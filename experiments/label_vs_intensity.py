@@ -27,7 +27,7 @@ def main(argv=None) -> dict:
     os.makedirs(workdir, exist_ok=True)
     config.write_json(os.path.join(workdir, "config.json"), {"preset": preset, **config.to_dict(cfg)})
     start = time.time()
-    results = study.run(cfg)
+    results = study.run(cfg, workdir)
     results["preset"] = preset
     results["seconds"] = round(time.time() - start, 1)
     config.write_json(os.path.join(workdir, "results.json"), results)

@@ -16,38 +16,32 @@ unless ``WANDB_MODE`` says otherwise).
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import os
 import sys
 
-from emojax import config
-from emojax.train import checkpoint
-from emojax.train.config import PRESETS
-from emojax.train.estimator import MAIN_KEYS, run
-from emojax.train.real import ARCHITECTURE
+from emojax import checkpoint, config
+from emojax.train import config as train_config
+from emojax.train.estimator import run
+from emojax.train.evaluate import MAIN_KEYS
+
+
+def _flags(parser) -> None:
+    parser.add_argument("--model", help="a registered architecture or module.path:Class (default: what --data reads)")
+    parser.add_argument("--data", help="a simulated dataset's name, emonet_face_hq or goemotions_raw")
+    parser.add_argument("--manual-dir", help="the folder of a real dataset's downloaded files")
+    parser.add_argument("--resume", action="store_true", help="insist on resuming from DIR/checkpoints")
+    parser.add_argument("--stop-after-steps", type=int, help="stop (with a checkpoint) after this many steps")
 
 
 def main(argv=None) -> dict | None:
-    extra = argparse.ArgumentParser(add_help=False)
-    extra.add_argument("--model")
-    extra.add_argument("--data")
-    extra.add_argument("--manual-dir")
-    extra.add_argument("--resume", action="store_true")
-    extra.add_argument("--stop-after-steps", type=int)
-    known, rest = extra.parse_known_args(argv)
-    preset, cfg, workdir = config.parse_cli(PRESETS, rest, description=__doc__)
-    overrides = {k: v for k, v in (("model", known.model), ("data", known.data), ("manual_dir", known.manual_dir)) if v is not None}
-    if known.model is None and known.data in ARCHITECTURE:
-        overrides["model"] = ARCHITECTURE[known.data]  # the architecture that reads the data's input
-    if "model" in overrides and overrides["model"] != cfg.model and not any("model_config=" in a for a in rest):
-        overrides["model_config"] = {}  # a preset's sizes belong to its own architecture
-    cfg = dataclasses.replace(cfg, **overrides)
-    if known.resume and checkpoint.manager(workdir, cfg.keep_checkpoints).latest_step() is None:
+    preset, cfg, workdir, assigned, flags = config.parse_launch(train_config.PRESETS, argv, __doc__, _flags)
+    cfg = train_config.choose(cfg, model=flags.model, data=flags.data, manual_dir=flags.manual_dir,
+                              keep_model_config="model_config" in assigned)
+    if flags.resume and checkpoint.manager(workdir, cfg.keep_checkpoints).latest_step() is None:
         raise SystemExit(f"--resume: no checkpoint in {os.path.join(workdir, 'checkpoints')}")
-    results = run(cfg, workdir, stop_after_steps=known.stop_after_steps)
+    results = run(cfg, workdir, stop_after_steps=flags.stop_after_steps)
     if results is None:
-        print(f"[train_estimator] stopped after {known.stop_after_steps} steps; resume with the same command")
+        print(f"[train_estimator] stopped after {flags.stop_after_steps} steps; resume with the same command")
         return None
     print(f"[train_estimator] preset={preset} model={cfg.model} -> {workdir}/eval.json")
     for k in MAIN_KEYS:

@@ -12,7 +12,8 @@ import pytest
 
 from emojax import tracking
 from emojax.models import get_head
-from emojax.train import checkpoint, loop
+from emojax import checkpoint
+from emojax.train import loop
 from emojax.train.config import PRESETS, TrainConfig
 from emojax.train.estimator import load_estimator, run
 from experiments import train_estimator

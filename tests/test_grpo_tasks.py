@@ -6,6 +6,7 @@ XLA:CPU's lowest optimisation level, and every check reads its work dir.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -26,7 +27,7 @@ KEYS = {"task", "preset", "seeds", "steps", "optimum_reward", "random_reward", "
 @pytest.fixture(scope="module", params=study.TASKS)
 def smoke(request, tmp_path_factory):
     workdir = tmp_path_factory.mktemp(request.param)
-    results = launcher.main(["--task", request.param, "--preset", "smoke", "--workdir", str(workdir), "--seeds", "2"],
+    results = launcher.main(["--preset", "smoke", "--workdir", str(workdir), "--set", f"task={request.param}"],
                             compiler_options=FAST)
     return request.param, workdir, results
 
@@ -39,7 +40,7 @@ def test_smoke_writes_results_figures_and_logs(smoke):
     results = json.loads((workdir / "results.json").read_text())
     assert KEYS <= set(results)
     assert results["task"] == name and results["preset"] == "smoke" and results["seeds"] == [0, 1]
-    steps = study.presets(name)["smoke"].steps
+    steps = getattr(study.PRESETS["smoke"], name).grpo.steps
     for key in ("reward", "normalised"):
         assert set(results[key]["per_seed"]) == {"0", "1"}
         per_seed = np.array([results[key]["per_seed"][s] for s in ("0", "1")])
@@ -76,8 +77,8 @@ def test_smoke_logs_metrics_and_readable_completions(smoke):
 def test_resume_rewrites_results_without_training(smoke):
     """A second call on a finished work dir trains nothing and reports the same curves."""
     name, workdir, first = smoke
-    again = study.run(name, study.presets(name)["smoke"], str(workdir), 2, preset="smoke", bound_prompts=256,
-                      compiler_options=FAST)
+    cfg = dataclasses.replace(study.PRESETS["smoke"], task=name)
+    again = study.run(cfg, str(workdir), compiler_options=FAST)
     assert again["trained_steps_this_call"] == 0
     assert again["reward"] == first["reward"]
 
@@ -91,23 +92,31 @@ def test_decoders():
 
 
 def test_presets_validate_and_keep_the_task_as_hard_as_the_issue():
-    for name in study.TASKS:
-        presets = study.presets(name)
-        assert set(presets) == {"smoke", "tiny", "default"}
-        for preset, cfg in presets.items():
-            assert isinstance(cfg, GRPOConfig)
-            task_cfg = study.task_config(name, preset)
-            if name == "reverse":
-                assert task_cfg.length >= 6 and task_cfg.num_symbols >= 10
+    assert set(study.PRESETS) == {"smoke", "tiny", "default"}
+    for preset, cfg in study.PRESETS.items():
+        for name in study.TASKS:
+            setup = getattr(cfg, name)
+            assert isinstance(setup.grpo, GRPOConfig) and setup.grpo == study.presets(name)[preset].replace(
+                seeds=setup.grpo.seeds)  # each task keeps the GRPO run tuned for it
+            assert setup.task == study.task_config(name, preset)
+        assert cfg.reverse.task.length >= 6 and cfg.reverse.task.num_symbols >= 10
+        assert cfg.reverse.grpo.seeds == cfg.need_reply.grpo.seeds
+    assert study.PRESETS["tiny"].need_reply.grpo.learning_rate != study.PRESETS["tiny"].reverse.grpo.learning_rate
     with pytest.raises(KeyError):
         study.presets("nope")
+    with pytest.raises(ValueError, match="task"):
+        dataclasses.replace(study.PRESETS["smoke"], task="nope")
 
 
-def test_cli_sets_task_fields_and_rejects_unknown_ones(tmp_path):
-    with pytest.raises(SystemExit):
-        launcher.main(["--task", "reverse", "--preset", "smoke", "--workdir", str(tmp_path), "--set", "task.nope=1"])
-    with pytest.raises(SystemExit):
-        launcher.main(["--preset", "smoke", "--workdir", str(tmp_path)])  # --task is required
+def test_cli_sets_nested_task_fields_and_rejects_unknown_ones(tmp_path):
+    """Everything is a config field: the task, each task's config and GRPO run, the devices."""
+    cfg = config.override(study.PRESETS["tiny"], {"task": "need_reply", "need_reply.task.pointers": "false",
+                                                  "need_reply.grpo.seeds": "4,5", "devices": "2"})
+    assert cfg.setup is cfg.need_reply and cfg.setup.task.pointers is False and cfg.setup.grpo.seeds == (4, 5)
+    assert cfg.devices == 2 and cfg.reverse == study.PRESETS["tiny"].reverse
+    for bad in ("task=nope", "reverse.task.nope=1", "need_reply.grpo.nope=1", "devices=0"):
+        with pytest.raises(SystemExit):
+            launcher.main(["--preset", "smoke", "--workdir", str(tmp_path), "--set", bad])
 
 
 def test_set_tuples_follow_the_field_type():
@@ -126,17 +135,17 @@ def test_set_tuples_follow_the_field_type():
     assert config.override(cfg, {"names": "", "ints": "[]"}) == Cfg(flags=(False, True), scales=(0.5,))
     with pytest.raises(ValueError, match="ints"):
         config.override(Cfg(), {"ints": "1.5"})
-    grpo = config.override(study.presets("reverse")["smoke"], {"seeds": "3,5", "reward.clip": "-1,1"})
-    assert grpo.seeds == (3, 5) and grpo.reward.clip == (-1.0, 1.0)
+    grpo = config.override(study.PRESETS["smoke"], {"reverse.grpo.seeds": "3,5", "reverse.grpo.reward.clip": "-1,1"})
+    assert grpo.reverse.grpo.seeds == (3, 5) and grpo.reverse.grpo.reward.clip == (-1.0, 1.0)
 
 
-def test_devices_flag_builds_a_data_mesh_or_says_how():
-    """``--devices N``: a one-axis ("data",) mesh over N devices; more than JAX sees is refused
+def test_devices_build_a_data_mesh_or_say_how():
+    """``devices=N``: a one-axis ("data",) mesh over N devices; more than JAX sees is refused
     with the XLA flag that makes a CPU's cores into devices."""
-    assert launcher._mesh(1) is None
-    mesh = launcher._mesh(2)  # conftest gives 4 CPU devices
+    assert study.data_mesh(1) is None
+    mesh = study.data_mesh(2)  # conftest gives 4 CPU devices
     assert mesh.axis_names == ("data",) and mesh.size == 2
-    with pytest.raises(SystemExit, match="xla_force_host_platform_device_count=99"):
-        launcher._mesh(99)
-    with pytest.raises(SystemExit):
-        launcher._mesh(0)
+    with pytest.raises(ValueError, match="xla_force_host_platform_device_count=99"):
+        study.data_mesh(99)
+    with pytest.raises(ValueError):
+        study.data_mesh(0)

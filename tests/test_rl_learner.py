@@ -37,7 +37,7 @@ from emojax.rl.config import PRESETS, GRPOConfig
 from emojax.rl.observation import Observation
 from emojax.rl.rewards import register_reward
 from emojax.rl.tasks.base import Task
-from emojax.train import checkpoint
+from emojax import checkpoint
 
 VOCAB, END, PAD, TARGET, BAD = 8, 1, 0, 5, 7
 FAST = {"xla_backend_optimization_level": 0}  # halves XLA:CPU compile time

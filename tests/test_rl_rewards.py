@@ -80,7 +80,9 @@ def test_visible_signals_are_allowed_and_survive_jit_and_vmap():
 
 def test_registry():
     assert rewards.get_reward("test_a") is _a
-    rewards.get_reward("need_act")  # importing the tasks registers theirs
+    import emojax.rl.tasks  # noqa: F401  (importing the tasks registers theirs)
+
+    rewards.get_reward("need_act")
     assert {"ended", "length", "reverse_correct", "reverse_exact", "need_act", "need_progress"} <= set(
         rewards.registered_rewards())
     with pytest.raises(KeyError, match="unknown reward"):

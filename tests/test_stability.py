@@ -120,8 +120,8 @@ def test_ece_and_seed_ci():
 def test_equal_judgments_are_enforced(smoke_items):
     train, test = smoke_items
     with pytest.raises(ValueError, match="equal judgments"):
-        condition.run_condition(jax.random.key(0), train, test, 2, 3, SMOKE.annotators, raters.RaterConfig(num_raters=4),
-                                SMOKE.reward_model)  # fmt: skip
+        condition.run_condition(jax.random.key(0), train, test, seeds=2, judgments=3, annotator_cfg=SMOKE.annotators,
+                                rater_cfg=raters.RaterConfig(num_raters=4), reward_model_cfg=SMOKE.reward_model)  # fmt: skip
 
 
 def test_smoke_run_writes_results_figures_and_table(smoke):
@@ -218,10 +218,11 @@ def test_estimator_cells_read_fresh_renderings(smoke_items):
     train, test = smoke_items
     cells = measure.ESTIMATOR_CELLS + ("preference_binary",)
     with pytest.raises(ValueError, match="predict"):
-        condition.run_condition(jax.random.key(0), train, test, 2, 3, SMOKE.annotators, SMOKE.rater_config,
-                                SMOKE.reward_model, cells=cells)  # fmt: skip
-    out = condition.run_condition(jax.random.key(0), train, test, 2, 3, SMOKE.annotators, SMOKE.rater_config,
-                                  SMOKE.reward_model, cells=cells, predict=_word_counting_estimator,
+        condition.run_condition(jax.random.key(0), train, test, seeds=2, judgments=3, annotator_cfg=SMOKE.annotators,
+                                rater_cfg=SMOKE.rater_config, reward_model_cfg=SMOKE.reward_model, cells=cells)  # fmt: skip
+    out = condition.run_condition(jax.random.key(0), train, test, seeds=2, judgments=3, annotator_cfg=SMOKE.annotators,
+                                  rater_cfg=SMOKE.rater_config, reward_model_cfg=SMOKE.reward_model, cells=cells,
+                                  predict=_word_counting_estimator,
                                   world=SMOKE.world)  # fmt: skip
     sig = out["estimator_graded"]["signal"]
     assert np.all(np.isnan(np.asarray(sig["cross_frame_icc"])))

@@ -18,7 +18,8 @@ from emojax.data import goemotions_raw
 from emojax.models import get_head
 from emojax.train import data as train_data
 from emojax.train import evaluate_real
-from emojax.train.estimator import MAIN_KEYS, load_estimator
+from emojax.train.estimator import load_estimator
+from emojax.train.evaluate import MAIN_KEYS
 from experiments import train_estimator
 
 

@@ -1,8 +1,13 @@
 """Estimators and heads chosen by name; users register their own without touching emojax.
 
-An *architecture* is an ``nnx.Module`` class built as ``cls(config, rngs=...)`` from its own
-config dataclass, called as ``model(tokens, mask, deterministic=...) -> [batch, 40, k]``
-where ``k`` is the number of raw outputs per category that the chosen head needs.
+An *architecture* is an ``nnx.Module`` class with a nested ``Config`` dataclass. The trainer
+builds it as ``cls(config, outputs_per_category, rngs=nnx.Rngs(params=..., dropout=...))``
+(:func:`emojax.train.loop.build_model`) and calls it as ``model(tokens, mask, deterministic=...)
+-> [batch, 40, k]``, where ``k`` is ``outputs_per_category``: the raw outputs per category
+that the chosen head needs.
+
+The built-in architectures register themselves when :mod:`emojax.models` is imported (its
+``__init__`` imports them); this module imports none of them.
 
 Register one in your own module and train it from the launcher::
 
@@ -56,20 +61,13 @@ def get_architecture(spec: str) -> type:
         if not hasattr(cls, "Config"):
             raise ValueError(f"--model {spec!r}: {attr} needs a nested Config dataclass (see emojax.models.registry)")
         return cls
-    _import_builtins()
     if spec not in _ARCHITECTURES:
         raise ValueError(f"unknown model {spec!r}; registered: {sorted(_ARCHITECTURES)}, or pass module.path:ClassName")
     return _ARCHITECTURES[spec]
 
 
 def architectures() -> list[str]:
-    _import_builtins()
     return sorted(_ARCHITECTURES)
-
-
-def _import_builtins() -> None:
-    # Imported lazily so that registry has no import cycle with the built-in modules.
-    from emojax.models import bag_of_words, embedding_heads, text_transformer  # noqa: F401
 
 
 def describe(obj: Any) -> str:

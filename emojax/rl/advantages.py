@@ -39,6 +39,7 @@ not count the group in ``frac_reward_zero_std``. On exactly-equal rewards both g
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -46,14 +47,53 @@ import jax.numpy as jnp
 
 __all__ = [
     "ESTIMATORS",
+    "AdvantageEstimator",
     "SCALES",
     "Advantages",
     "GroupSelection",
+    "estimators",
     "group_advantages",
+    "register_estimator",
     "select_groups",
 ]
 
-ESTIMATORS = ("grpo", "rloo")
+# An advantage estimator: ``(rewards - group mean [prompts, group], valid rewards per group
+# [prompts]) -> centred advantages``, before the scale divides them. Registered by name.
+AdvantageEstimator = Callable[[jax.Array, jax.Array], jax.Array]
+_ESTIMATORS: dict[str, AdvantageEstimator] = {}
+
+
+def register_estimator(name: str) -> Callable[[AdvantageEstimator], AdvantageEstimator]:
+    """Decorator: ``fn`` becomes the ``estimator`` (``advantage_estimator``) called ``name``."""
+
+    def add(fn: AdvantageEstimator) -> AdvantageEstimator:
+        if _ESTIMATORS.get(name, fn) is not fn:
+            raise ValueError(f"advantage estimator {name!r} is already registered")
+        _ESTIMATORS[name] = fn
+        return fn
+
+    return add
+
+
+def estimators() -> tuple[str, ...]:
+    """Every registered advantage estimator (the built-ins are :data:`ESTIMATORS`)."""
+    return tuple(_ESTIMATORS)
+
+
+@register_estimator("grpo")
+def _grpo(centred: jax.Array, count: jax.Array) -> jax.Array:
+    return centred
+
+
+@register_estimator("rloo")
+def _rloo(centred: jax.Array, count: jax.Array) -> jax.Array:
+    # r_i - (sum - r_i) / (n - 1) = n / (n - 1) * (r_i - mean). A group with one valid
+    # reward has std 0 (or none) and is flagged, so n >= 2 where it matters.
+    n = count.astype(centred.dtype)
+    return centred * (n / jnp.maximum(n - 1.0, 1.0))[:, None]
+
+
+ESTIMATORS = estimators()  # the built-ins
 SCALES = ("group", "batch", "none")
 
 
@@ -136,8 +176,8 @@ def group_advantages(
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if estimator not in _ESTIMATORS:
+        raise ValueError(f"estimator must be one of {estimators()}, got {estimator!r}")
     rewards = jnp.asarray(rewards)
     if rewards.ndim != 2:
         raise ValueError(f"rewards must be [prompts, group], got shape {rewards.shape}")
@@ -154,12 +194,7 @@ def _group_advantages(
     count, mean, std, has_spread = _masked_mean_std(rewards, valid, std_ddof, axis=1)
     zero_std = ~has_spread | (std <= zero_std_tol * (1.0 + jnp.abs(mean)))
 
-    centred = rewards - mean[:, None]
-    if estimator == "rloo":
-        # r_i - (sum - r_i) / (n - 1) = n / (n - 1) * (r_i - mean). A group with one
-        # valid reward has std 0 (or none) and is flagged, so n >= 2 where it matters.
-        n = count.astype(rewards.dtype)
-        centred = centred * (n / jnp.maximum(n - 1.0, 1.0))[:, None]
+    centred = _ESTIMATORS[estimator](rewards - mean[:, None], count)
 
     if scale == "group":
         centred = centred / (std[:, None] + eps)

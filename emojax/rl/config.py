@@ -14,8 +14,8 @@ chunks, so ``steps`` must be a multiple of it.
 
 Launchers parse it with :func:`emojax.config.parse_cli`::
 
-    python -m experiments.grpo_tasks --task reverse --preset tiny --workdir /tmp/grpo \\
-        --set learning_rate=3e-3 --set policy.num_layers=1 --set seeds=0,1,2,3
+    python -m experiments.grpo_tasks --preset tiny --workdir /tmp/grpo --set task=reverse \\
+        --set reverse.grpo.learning_rate=3e-3 --set reverse.grpo.policy.num_layers=1
 """
 
 from __future__ import annotations
@@ -166,9 +166,9 @@ class GRPOConfig:
         config.probability(self, "adam_b1", "adam_b2")
         config.require(self, "group_size", lambda v: v >= 2 or self.advantage_scale == "none",
                        "at least 2 (a group of one has no baseline)")
-        for name, choices in (("loss_type", losses.LOSS_TYPES), ("kl_estimator", losses.KL_ESTIMATORS),
+        for name, choices in (("loss_type", losses.loss_types()), ("kl_estimator", losses.KL_ESTIMATORS),
                               ("importance_sampling_level", losses.IMPORTANCE_SAMPLING_LEVELS),
-                              ("advantage_scale", advantages.SCALES), ("advantage_estimator", advantages.ESTIMATORS),
+                              ("advantage_scale", advantages.SCALES), ("advantage_estimator", advantages.estimators()),
                               ("lr_schedule", LR_SCHEDULES), ("entropy_schedule", ENTROPY_SCHEDULES),
                               ("seed_strategy", SEED_STRATEGIES)):
             config.require(self, name, lambda v, c=choices: v in c, f"one of {choices}")

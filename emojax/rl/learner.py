@@ -184,7 +184,7 @@ def make_train(
                                  end_token=int(task.end_token), pad_token=int(task.pad_token))
     if reward_fn is None:
         reward_fn = rewards.make_reward(cfg.reward, default=tuple(task.reward), max_length=n_new,
-                                        group_size=cfg.group_size)
+                                        group_size=cfg.group_size, task=task)
     graphdef = nnx.graphdef(nnx.eval_shape(lambda: policy.Policy(pcfg, rngs=nnx.Rngs(0))))
     tx = make_optimizer(cfg)
     # Every state lives on one explicit placement, so that a state from init, from a chunk

@@ -38,7 +38,7 @@ from emojax import config as config_lib
 from emojax import tracking
 from emojax.rl.config import GRPOConfig
 from emojax.rl.learner import Learner, TrainState, make_train, seed_keys
-from emojax.train import checkpoint
+from emojax import checkpoint
 
 __all__ = ["HOST_FIELDS", "TrainResult", "advance", "initial_state", "rollback", "train"]
 

@@ -49,6 +49,7 @@ Metrics are means over the batch given (a micro-batch: average them yourself).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -59,13 +60,15 @@ __all__ = [
     "KL_ESTIMATORS",
     "LOSS_TYPES",
     "LossNormalizer",
+    "LossType",
     "kl_divergence",
     "loss_mask",
     "loss_normalizer",
+    "loss_types",
     "policy_loss",
+    "register_loss_type",
 ]
 
-LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
 IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
 KL_ESTIMATORS = ("k1", "k2", "k3")
 
@@ -103,6 +106,71 @@ def loss_mask(mask: jax.Array, mask_truncated: jax.Array | None = None) -> jax.A
     return mask * keep[:, None].astype(mask.dtype)
 
 
+class LossType(NamedTuple):
+    """What a ``loss_type`` decides, registered under its name (:func:`register_loss_type`).
+
+    Attributes:
+      reduce: ``(per_token [batch, time], mask [batch, time]) -> scalar``: the summed loss
+        of a batch (or of a micro-batch: sums add up), before the normaliser divides it.
+      normalizer: ``(mask [batch, time] of the whole batch, max_completion_length | None)
+        -> scalar``, the denominator (:attr:`LossNormalizer.policy`), computed once for the
+        whole batch so that accumulation and sharding stay exact.
+    """
+
+    reduce: Callable[[jax.Array, jax.Array], jax.Array]
+    normalizer: Callable[[jax.Array, int | None], jax.Array]
+
+
+_LOSS_TYPES: dict[str, LossType] = {}
+
+
+def register_loss_type(name: str, *, reduce, normalizer) -> LossType:
+    """Make ``name`` a ``loss_type`` of :func:`policy_loss`, :func:`loss_normalizer` and
+    ``GRPOConfig`` (one definition per name)."""
+    entry = LossType(reduce, normalizer)
+    old = _LOSS_TYPES.get(name)
+    if old is not None and old != entry:
+        raise ValueError(f"loss type {name!r} is already registered")
+    _LOSS_TYPES[name] = entry
+    return entry
+
+
+def loss_types() -> tuple[str, ...]:
+    """Every registered loss type (the built-ins are :data:`LOSS_TYPES`)."""
+    return tuple(_LOSS_TYPES)
+
+
+def _sum_tokens(per_token, m):
+    return jnp.sum(per_token * m)
+
+
+def _sum_sequence_means(per_token, m):
+    return jnp.sum(jnp.sum(per_token * m, axis=-1) / jnp.maximum(jnp.sum(m, axis=-1), 1.0))
+
+
+def _num_tokens(m, max_completion_length):
+    return jnp.maximum(jnp.sum(m), 1.0)
+
+
+def _num_sequences(m, max_completion_length):
+    return jnp.asarray(m.shape[0], m.dtype)
+
+
+def _sequences_times_length(m, max_completion_length):
+    length = m.shape[1] if max_completion_length is None else max_completion_length
+    return jnp.asarray(m.shape[0] * length, m.dtype)
+
+
+# TRL's four: per-sequence means averaged over sequences (grpo), tokens over the batch's
+# tokens (bnpo, and dapo, which TRL normalises over the whole accumulated batch: so do we,
+# always), tokens over sequences times a fixed length (dr_grpo).
+register_loss_type("grpo", reduce=_sum_sequence_means, normalizer=_num_sequences)
+register_loss_type("bnpo", reduce=_sum_tokens, normalizer=_num_tokens)
+register_loss_type("dr_grpo", reduce=_sum_tokens, normalizer=_sequences_times_length)
+register_loss_type("dapo", reduce=_sum_tokens, normalizer=_num_tokens)
+LOSS_TYPES = loss_types()  # the built-ins, TRL's (the reference fixtures cover these)
+
+
 def loss_normalizer(
     mask: jax.Array,
     *,
@@ -114,7 +182,7 @@ def loss_normalizer(
 
     Args:
       mask: ``[batch, time]`` loss mask of the *whole* batch.
-      loss_type: One of :data:`LOSS_TYPES`.
+      loss_type: A registered loss type (:func:`loss_types`).
       max_completion_length: The ``dr_grpo`` constant; defaults to ``time``.
       mask_truncated: Optional ``[batch]`` truncation flags, see :func:`loss_mask`.
 
@@ -126,20 +194,12 @@ def loss_normalizer(
       >>> loss_normalizer(m, loss_type="dapo").policy.item()
       3.0
     """
-    _check_choice("loss_type", loss_type, LOSS_TYPES)
+    _check_choice("loss_type", loss_type, loss_types())
     m = loss_mask(mask, mask_truncated)
     if m.ndim != 2:
         raise ValueError(f"mask must be [batch, time], got shape {m.shape}")
-    num_seq, width = m.shape
-    tokens = jnp.maximum(jnp.sum(m), 1.0)
-    if loss_type == "grpo":
-        policy = jnp.asarray(num_seq, m.dtype)
-    elif loss_type == "dr_grpo":
-        length = width if max_completion_length is None else max_completion_length
-        policy = jnp.asarray(num_seq * length, m.dtype)
-    else:
-        policy = tokens
-    return LossNormalizer(policy, tokens)
+    policy = _LOSS_TYPES[loss_type].normalizer(m, max_completion_length)
+    return LossNormalizer(policy, _num_tokens(m, max_completion_length))
 
 
 def kl_divergence(logp: jax.Array, ref_logp: jax.Array, estimator: str = "k3") -> jax.Array:
@@ -268,7 +328,7 @@ def policy_loss(
       ValueError: an unknown option, mismatched shapes, or a concrete non-zero
         ``beta``/``entropy_coef`` without ``ref_logp``/``entropy``.
     """
-    _check_choice("loss_type", loss_type, LOSS_TYPES)
+    _check_choice("loss_type", loss_type, loss_types())
     _check_choice("importance_sampling_level", importance_sampling_level,
                   IMPORTANCE_SAMPLING_LEVELS)
     _check_choice("kl_estimator", kl_estimator, KL_ESTIMATORS)
@@ -340,11 +400,7 @@ def _policy_loss(
         metrics["kl"] = _masked_mean(kl, m)
     per_token = jnp.broadcast_to(per_token, logp.shape)
 
-    if loss_type == "grpo":
-        seq_loss = jnp.sum(per_token * m, axis=-1) / jnp.maximum(jnp.sum(m, axis=-1), 1.0)
-        total = jnp.sum(seq_loss)
-    else:
-        total = jnp.sum(per_token * m)
+    total = _LOSS_TYPES[loss_type].reduce(per_token, m)
     loss = total / jnp.asarray(normalizer.policy, logp.dtype)
     metrics["policy_loss"] = loss
     if entropy is not None:

@@ -8,7 +8,7 @@ carry gold (see :mod:`emojax.rl.observation`), so no reward can read what it is 
 Two shapes of function, as optax has a gradient transformation and its combinators:
 
 * a *reward* ``r(obs) -> [B]`` float32, registered by name (:func:`register_reward`,
-  :func:`get_reward`); tasks register theirs when :mod:`emojax.rl.tasks` is imported;
+  :func:`get_reward`); tasks register theirs when their modules are imported;
 * a :data:`RewardFn` ``fn(obs) -> (total [B], components)``, ``components`` a dict of each
   reward's raw ``[B]`` values under its name, so the learner logs ``rewards/<name>/mean``
   and ``/std`` (:func:`component_metrics`, TRL's names) whatever the combination.
@@ -32,6 +32,7 @@ that *no* component could score gets NaN, not TRL's 0, so that
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable, Mapping
 
 import jax
@@ -44,8 +45,9 @@ from emojax.rl.observation import Observation
 
 __all__ = [
     "AGGREGATIONS", "Reward", "RewardConfig", "RewardFn", "clip", "combine", "component_metrics",
-    "format_penalty", "get_reward", "length_penalty", "make_reward", "normalize_then_sum",
-    "parse_weights", "potential_based", "register_reward", "registered_rewards", "scale", "term", "weighted_sum",
+    "format_penalty", "get_reward", "length_penalty", "length_target", "make_reward", "normalize_then_sum",
+    "parse_term", "parse_weights", "potential_based", "register_reward", "register_reward_factory",
+    "registered_rewards", "required", "resolve_reward", "scale", "term", "weighted_sum",
 ]  # fmt: skip
 
 Reward = Callable[[Observation], jax.Array]
@@ -70,16 +72,96 @@ def register_reward(name: str) -> Callable[[Reward], Reward]:
 
 
 def get_reward(name: str) -> Reward:
-    """The reward registered as ``name``; imports the tasks (which register theirs) first."""
+    """The reward registered as ``name``. A task's rewards are registered when its module is
+    imported (``import emojax.rl.tasks`` registers the built-in tasks'); this module imports
+    no task, so that the generic rewards do not depend on the problems they score."""
     if name not in _REGISTRY:
-        importlib.import_module("emojax.rl.tasks")
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown reward {name!r}; registered: {registered_rewards()}")
+        raise KeyError(f"unknown reward {name!r}; registered: {registered_rewards()} (a task's rewards are "
+                       "registered when its module is imported, e.g. import emojax.rl.tasks)")
     return _REGISTRY[name]
 
 
 def registered_rewards() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
+
+
+# A reward with settings: ``factory(settings: dict, task) -> reward`` (``task`` may be None).
+RewardFactory = Callable[[dict, object], Reward]
+_FACTORIES: dict[str, RewardFactory] = {}
+
+
+def register_reward_factory(name: str) -> Callable[[RewardFactory], RewardFactory]:
+    """Decorator registering a factory of rewards with settings under ``name``, named in a
+    spec as ``name(key=value, ...)`` (see :class:`RewardConfig`). Also marks the function,
+    so that a ``module:function`` spec knows to call it with the settings."""
+
+    def add(fn: RewardFactory) -> RewardFactory:
+        old = _FACTORIES.get(name)
+        if old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__):
+            raise ValueError(f"reward factory {name!r} is already registered ({old.__module__}.{old.__qualname__})")
+        _FACTORIES[name] = fn
+        fn.reward_factory = True
+        return fn
+
+    return add
+
+
+def _setting(text: str):
+    """A setting's value: a JSON number or boolean where it is one, else the text."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return value if isinstance(value, (int, float, bool)) else text
+
+
+def parse_term(label: str) -> tuple[str, dict]:
+    """``"name(key=value, ...)"`` -> ``("name", {key: value})``; ``"name"`` -> ``("name", {})``."""
+    name, paren, rest = label.partition("(")
+    name = name.strip()
+    if not paren:
+        return name, {}
+    if not rest.endswith(")") or "(" in rest[:-1] or ")" in rest[:-1]:
+        raise ValueError(f"reward {label!r}: settings must be one (key=value, ...) group at the end")
+    settings = {}
+    for item in filter(None, (x.strip() for x in rest[:-1].split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"reward {label!r}: setting {item!r} is not key=value")
+        settings[key.strip()] = _setting(value.strip())
+    return name, settings
+
+
+def resolve_reward(label: str, task=None) -> Reward:
+    """The reward a spec term names (see :class:`RewardConfig`): a registered reward, a
+    registered factory with its settings, or ``module.path:function`` (a reward, or a
+    factory marked by :func:`register_reward_factory`). ``task`` goes to factories."""
+    name, settings = parse_term(label)
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            fn = getattr(importlib.import_module(module_name), attr)
+        except ImportError as err:
+            raise ValueError(f"reward {label!r}: cannot import module {module_name!r}: {err}") from None
+        except AttributeError:
+            raise ValueError(f"reward {label!r}: module {module_name!r} has no attribute {attr!r}") from None
+        if getattr(fn, "reward_factory", False):
+            return fn(settings, task)
+        if settings:
+            raise ValueError(f"reward {label!r}: {name} is a reward, not a factory: it takes no settings")
+        return fn
+    if name in _FACTORIES:
+        return _FACTORIES[name](settings, task)
+    if settings:
+        raise KeyError(f"unknown reward factory {name!r} in {label!r}; registered: {tuple(sorted(_FACTORIES))}")
+    return get_reward(name)
+
+
+def required(settings: dict, key: str, name: str):
+    """``settings[key]``, or a ``ValueError`` naming the reward and the missing setting."""
+    if key not in settings:
+        raise ValueError(f"reward {name!r} needs the setting {key!r}, e.g. {name}({key}=...)")
+    return settings[key]
 
 
 @register_reward("ended")
@@ -94,6 +176,20 @@ def length(obs: Observation) -> jax.Array:
     return obs.completion_length.astype(jnp.float32)
 
 
+@register_reward_factory("length_target")
+def length_target(settings: dict, task=None) -> Reward:
+    """``-|length - target| / target``: 0 at exactly ``target`` tokens (end token included),
+    falling linearly either side. Settings: ``target`` (required, > 0)."""
+    del task
+    target = float(required(settings, "target", "length_target"))
+    if target <= 0:
+        raise ValueError(f"reward 'length_target' needs target > 0, got {target}")
+    unknown = set(settings) - {"target"}
+    if unknown:
+        raise ValueError(f"reward 'length_target': unknown settings {sorted(unknown)}; it takes target")
+    return lambda obs: -jnp.abs(obs.completion_length.astype(jnp.float32) - target) / target
+
+
 def _sum_finite(terms: list[jax.Array]) -> jax.Array:
     """Sum skipping non-finite terms; NaN where every term is non-finite."""
     stacked = jnp.stack(terms)
@@ -102,10 +198,10 @@ def _sum_finite(terms: list[jax.Array]) -> jax.Array:
     return jnp.where(jnp.any(ok, axis=0), total, jnp.nan)
 
 
-def _resolve(weights: Mapping[str, float]) -> dict[str, tuple[Reward, float]]:
+def _resolve(weights: Mapping[str, float], task=None) -> dict[str, tuple[Reward, float]]:
     if not weights:
         raise ValueError("weights must name at least one reward")
-    return {n: (get_reward(n), float(w)) for n, w in weights.items()}
+    return {n: (resolve_reward(n, task), float(w)) for n, w in weights.items()}
 
 
 def term(name: str) -> RewardFn:
@@ -113,13 +209,13 @@ def term(name: str) -> RewardFn:
     return weighted_sum({name: 1.0})
 
 
-def weighted_sum(weights: Mapping[str, float]) -> RewardFn:
+def weighted_sum(weights: Mapping[str, float], task=None) -> RewardFn:
     """``total = sum_i w_i r_i`` over registered rewards (TRL's ``reward_weights``).
 
     Example:
       >>> total, parts = weighted_sum({"ended": 0.5, "length": 1.0})(obs)  # doctest: +SKIP
     """
-    resolved = _resolve(weights)
+    resolved = _resolve(weights, task)
 
     def fn(obs: Observation):
         parts = {n: r(obs).astype(jnp.float32) for n, (r, _) in resolved.items()}
@@ -129,7 +225,7 @@ def weighted_sum(weights: Mapping[str, float]) -> RewardFn:
 
 
 def normalize_then_sum(weights: Mapping[str, float], group_size: int, *, eps: float = 1e-4,
-                       std_ddof: int = 1, zero_std_tol: float = 1e-6) -> RewardFn:
+                       std_ddof: int = 1, zero_std_tol: float = 1e-6, task=None) -> RewardFn:
     """Standardise each reward within its group, then take the weighted sum.
 
     TRL's ``multi_objective_aggregation="normalize_then_sum"`` (GDPO): for every reward,
@@ -142,7 +238,7 @@ def normalize_then_sum(weights: Mapping[str, float], group_size: int, *, eps: fl
     advantage step: ``group_advantages(total.reshape(-1, group_size), scale="batch")``
     gives it, since each group's normalised sum has mean 0.
     """
-    resolved = _resolve(weights)
+    resolved = _resolve(weights, task)
     if group_size < 1:
         raise ValueError(f"group_size must be >= 1, got {group_size}")
 
@@ -241,15 +337,55 @@ def component_metrics(components: Mapping[str, jax.Array]) -> dict[str, jax.Arra
     return out
 
 
+def _split_top_level(spec: str) -> list[str]:
+    """Split at commas outside parentheses (settings hold commas of their own)."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(spec):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            raise ValueError(f"reward spec {spec!r}: ')' without '('")
+        if ch == "," and depth == 0:
+            items.append(spec[start:i])
+            start = i + 1
+    if depth:
+        raise ValueError(f"reward spec {spec!r}: '(' without ')'")
+    return [x.strip() for x in items + [spec[start:]] if x.strip()]
+
+
+def _weight(item: str) -> tuple[str, float]:
+    """One term ``SPEC[:WEIGHT]`` -> ``(SPEC, weight)``. The weight follows the last colon
+    (after the settings, if any); a term without one weighs 1. With no settings, a colon
+    followed by something that is not a number is ``module:function``'s, unless what comes
+    before it is a registered name (then the weight is wrong)."""
+    spec, close, tail = item.rpartition(")")
+    if close:  # SPEC(settings)[:WEIGHT]
+        spec, tail = spec + close, tail.strip()
+        if tail and not tail.startswith(":"):
+            raise ValueError(f"reward term {item!r}: expected SPEC(settings)[:WEIGHT]")
+        weight = tail[1:]
+    else:
+        spec, colon, weight = item.rpartition(":")
+        if not colon:
+            spec, weight = item, ""
+    spec, weight = spec.strip(), weight.strip()
+    try:
+        return spec, float(weight) if weight else 1.0
+    except ValueError:
+        if close or spec in _REGISTRY or spec in _FACTORIES or ":" in spec:
+            raise ValueError(f"reward weight of {spec!r} is not a number: {weight!r}") from None
+        return item.strip(), 1.0  # module:function, no weight
+
+
 def parse_weights(spec: str) -> tuple[tuple[str, float], ...]:
-    """``"a:1,b:0.5"`` -> ``(("a", 1.0), ("b", 0.5))``; a bare name weighs 1."""
-    pairs = []
-    for item in filter(None, (x.strip() for x in spec.split(","))):
-        name, _, weight = item.partition(":")
-        try:
-            pairs.append((name.strip(), float(weight) if weight else 1.0))
-        except ValueError:
-            raise ValueError(f"reward weight of {name!r} is not a number: {weight!r}") from None
+    """The terms of a reward spec as ``(label, weight)`` pairs (grammar: :class:`RewardConfig`).
+
+    ``"a:1,b:0.5"`` -> ``(("a", 1.0), ("b", 0.5))``; a bare name weighs 1;
+    ``"length_target(target=8,scale=0.5):0.1"`` keeps its settings in the label;
+    ``"my_pkg.rewards:short:0.5"`` is a ``module:function`` weighing 0.5.
+    """
+    pairs = [_weight(item) for item in _split_top_level(spec)]
+    for label, _ in pairs:
+        parse_term(label)  # settings well formed
     names = [n for n, _ in pairs]
     if len(set(names)) != len(names) or not all(names):
         raise ValueError(f"reward names must be non-empty and distinct, got {names}")
@@ -260,15 +396,22 @@ def parse_weights(spec: str) -> tuple[tuple[str, float], ...]:
 class RewardConfig:
     """Which rewards, combined how (``--set reward.weights=need_act:1,ended:0.1``).
 
+    The ``weights`` grammar: terms ``SPEC[:WEIGHT]`` separated by commas (a missing weight
+    is 1). ``SPEC`` is a registered reward (``ended``), a registered factory with its
+    settings (``length_target(target=8)``: values are numbers, true/false or text), or
+    ``module.path:function`` for a reward defined outside the package
+    (``my_pkg.rewards:short:0.5``), a factory among them with settings
+    (``my_pkg.rewards:brevity(limit=4):1``). Each term is logged under its spec as written.
+
     Attributes:
-      weights: registered rewards and their weights as ``"name:weight,..."`` (a string, so
-        one ``--set`` can change it); empty means the task's default (``Task.reward``).
+      weights: the rewards and their weights (a string, so one ``--set`` can change it);
+        empty means the task's default (``Task.reward``).
       aggregation: ``weighted_sum`` or ``normalize_then_sum`` (per-group standardisation
         of each reward first; needs the group size).
       length_penalty: coefficient of :func:`length_penalty` (0: off); ``length_cache`` its
         DAPO interval in tokens (0: the whole length, a linear penalty).
       format_penalty: penalty for a completion without an end token (0: off).
-      shaping: name of a registered reward used as the potential of
+      shaping: a reward spec (no weight) used as the potential of
         :func:`potential_based` ('': off), with ``shaping_gamma`` and
         ``shaping_terminal_zero``.
       scale, clip: ``total = clip(scale * (aggregate + penalties + shaping))``; ``clip``
@@ -298,7 +441,7 @@ class RewardConfig:
 
 
 def make_reward(cfg: RewardConfig, *, default: tuple[tuple[str, float], ...] = (),
-                max_length: int | None = None, group_size: int | None = None) -> RewardFn:
+                max_length: int | None = None, group_size: int | None = None, task=None) -> RewardFn:
     """The RewardFn a :class:`RewardConfig` describes.
 
     Args:
@@ -307,6 +450,7 @@ def make_reward(cfg: RewardConfig, *, default: tuple[tuple[str, float], ...] = (
         ``Task.reward``).
       max_length: the completion budget, needed by the length penalty.
       group_size: completions per prompt, needed by ``normalize_then_sum``.
+      task: handed to reward factories (:func:`register_reward_factory`).
     """
     pairs = parse_weights(cfg.weights) or tuple(default)
     weights = dict(pairs)
@@ -315,9 +459,9 @@ def make_reward(cfg: RewardConfig, *, default: tuple[tuple[str, float], ...] = (
     if cfg.aggregation == "normalize_then_sum":
         if group_size is None:
             raise ValueError("normalize_then_sum needs group_size")
-        base = normalize_then_sum(weights, group_size, eps=cfg.normalize_eps, std_ddof=cfg.std_ddof)
+        base = normalize_then_sum(weights, group_size, eps=cfg.normalize_eps, std_ddof=cfg.std_ddof, task=task)
     else:
-        base = weighted_sum(weights)
+        base = weighted_sum(weights, task)
     parts = [base]
     if cfg.length_penalty > 0:
         if max_length is None:
@@ -326,7 +470,7 @@ def make_reward(cfg: RewardConfig, *, default: tuple[tuple[str, float], ...] = (
     if cfg.format_penalty > 0:
         parts.append(format_penalty(cfg.format_penalty))
     if cfg.shaping:
-        parts.append(potential_based(get_reward(cfg.shaping), cfg.shaping_gamma,
+        parts.append(potential_based(resolve_reward(cfg.shaping, task), cfg.shaping_gamma,
                                      terminal_zero=cfg.shaping_terminal_zero))
     fn = combine(*parts) if len(parts) > 1 else base
     if cfg.scale != 1.0:

@@ -348,8 +348,13 @@ def score_predictions(blend: list[dict], noisy: dict, idio: list[dict]) -> dict:
     }  # fmt: skip
 
 
-def run(cfg: Config) -> dict[str, Any]:
-    """Runs the whole study; returns the JSON-ready results."""
+def run(cfg: Config, workdir: str | None = None) -> dict[str, Any]:
+    """Runs the whole study; returns the JSON-ready results.
+
+    ``workdir`` is accepted so that every study has the shape ``run(cfg, workdir)``; this
+    one computes everything in memory and keeps nothing there (its launcher writes the
+    files)."""
+    del workdir
     root = jax.random.key(cfg.seed)
     k_panel, k_idio_panel, k_cal, k_noise, k_blend, k_idio = jax.random.split(root, 6)
     temps = sorted(cfg.blend_temperatures)

@@ -14,6 +14,8 @@ from typing import Any
 from emojax import config
 
 TARGET_RE = re.compile(r"^(mean|per_rater|rater:\d+)$")
+# The architecture each real dataset's input calls for (what ``--data`` picks without ``--model``).
+ARCHITECTURE = {"emonet_face_hq": "embedding_heads", "goemotions_raw": "text_transformer"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +109,23 @@ class TrainConfig:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+def choose(cfg: TrainConfig, *, model: str | None = None, data: str | None = None, manual_dir: str | None = None,
+           keep_model_config: bool = False) -> TrainConfig:
+    """``cfg`` with the launcher's ``--model``, ``--data`` and ``--manual-dir`` applied.
+
+    Without ``model``, a real dataset picks the architecture that reads its input
+    (:data:`ARCHITECTURE`). A preset's ``model_config`` holds sizes of its own architecture,
+    so another architecture starts from its defaults, unless ``keep_model_config`` (the user
+    set ``model_config`` too).
+    """
+    changes = {k: v for k, v in (("model", model), ("data", data), ("manual_dir", manual_dir)) if v is not None}
+    if model is None and data in ARCHITECTURE:
+        changes["model"] = ARCHITECTURE[data]
+    if changes.get("model", cfg.model) != cfg.model and not keep_model_config:
+        changes["model_config"] = {}
+    return dataclasses.replace(cfg, **changes)
 
 
 PRESETS = {

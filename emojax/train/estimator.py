@@ -17,14 +17,14 @@ from collections.abc import Callable
 import jax
 from flax import nnx
 
+from emojax import checkpoint
 from emojax import config as config_lib
 from emojax.models import get_head
 from emojax.models.registry import describe, get_architecture
 from emojax.tracking import Tracker
-from emojax.train import baselines, checkpoint, data, evaluate, loop
+from emojax.train import baselines, data, evaluate, loop
 from emojax.train.config import TrainConfig
 
-MAIN_KEYS = ("spearman_mean", "pearson_mean", "mae_mean", "rmse_mean", "kappa_qw_model_mean", "kappa_qw_human_mean", "alpha_human_mean")
 
 
 def run(cfg: TrainConfig, workdir: str, *, stop_after_steps: int | None = None, progress: bool = True) -> dict | None:
@@ -50,15 +50,15 @@ def run(cfg: TrainConfig, workdir: str, *, stop_after_steps: int | None = None, 
             return None
         key = jax.random.key(cfg.seed)
         model_eval = _evaluate(built, test, jax.random.fold_in(key, 0), cfg.n_bootstrap)
-        results = {k: model_eval[k] for k in MAIN_KEYS}
-        results |= {f"{k}_ci": model_eval[f"{k}_ci"] for k in MAIN_KEYS}
+        results = {k: model_eval[k] for k in evaluate.MAIN_KEYS}
+        results |= {f"{k}_ci": model_eval[f"{k}_ci"] for k in evaluate.MAIN_KEYS}
         results["model"] = model_eval
         results["config"] = record
         if cfg.baselines:
             results["baselines"] = _baselines(cfg, train_src, test, key, progress)
             for name, b in results["baselines"].items():
                 results[f"baseline_{name}_spearman_mean"] = b["spearman_mean"]
-        tracker.summary({k: results[k] for k in MAIN_KEYS})
+        tracker.summary({k: results[k] for k in evaluate.MAIN_KEYS})
     config_lib.write_json(os.path.join(workdir, "eval.json"), results)
     return results
 

@@ -21,6 +21,10 @@ import numpy as np
 from emojax import metrics, taxonomy
 from emojax.world import language
 
+# The headline figures of an evaluation (each with its ``_ci``), in the order reports show them.
+MAIN_KEYS = ("spearman_mean", "pearson_mean", "mae_mean", "rmse_mean", "kappa_qw_model_mean", "kappa_qw_human_mean",
+             "alpha_human_mean")
+
 
 def predict_all(predict: Callable, tokens: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Predictions [N, 40] in batches of a fixed size (the last one padded), one compile."""

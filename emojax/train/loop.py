@@ -21,9 +21,9 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
+from emojax import checkpoint
 from emojax.models import get_architecture, get_head, link
 from emojax.models.heads import Head
-from emojax.train import checkpoint
 from emojax.train import data as data_lib
 from emojax.train.config import TrainConfig
 from emojax.world import language

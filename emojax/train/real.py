@@ -36,13 +36,9 @@ from flax import nnx
 from emojax import config as config_lib
 from emojax.models.registry import describe, get_architecture
 from emojax.tracking import Tracker
-from emojax.train import data, evaluate_real, loop
-from emojax.train.config import TrainConfig
-from emojax.train.estimator import MAIN_KEYS
+from emojax.train import data, evaluate, evaluate_real, loop
+from emojax.train.config import ARCHITECTURE, TrainConfig
 from emojax.world import language
-
-# The architecture each dataset's input calls for (what --data picks when --model is not given).
-ARCHITECTURE = {"emonet_face_hq": "embedding_heads", "goemotions_raw": "text_transformer"}
 
 
 _READS = {"embedding_heads": "embedding", "text_transformer": "tokens", "bag_of_words": "tokens"}
@@ -108,8 +104,8 @@ def run(cfg: TrainConfig, workdir: str, *, stop_after_steps: int | None = None, 
             return None
         key = jax.random.key(cfg.seed)
         model_eval = _evaluate(built, inputs, test["ratings"], covered, jax.random.fold_in(key, 0), cfg.n_bootstrap, predictors)
-        results = {k: model_eval[k] for k in MAIN_KEYS}
-        results |= {f"{k}_ci": model_eval[f"{k}_ci"] for k in MAIN_KEYS}
+        results = {k: model_eval[k] for k in evaluate.MAIN_KEYS}
+        results |= {f"{k}_ci": model_eval[f"{k}_ci"] for k in evaluate.MAIN_KEYS}
         results["model"] = model_eval
         results["covered_categories"] = covered
         results["dataset"] = dataset
@@ -120,7 +116,7 @@ def run(cfg: TrainConfig, workdir: str, *, stop_after_steps: int | None = None, 
                 results[f"baseline_{name}_spearman_mean"] = b["spearman_mean"]
         if "model_ratings" in test and test["model_ratings"].shape[1]:
             results["model_annotators"] = _annotators(meta["model_annotators"], test, covered)
-        tracker.summary({k: results[k] for k in MAIN_KEYS})
+        tracker.summary({k: results[k] for k in evaluate.MAIN_KEYS})
     config_lib.write_json(os.path.join(workdir, "eval.json"), results)
     return results
 

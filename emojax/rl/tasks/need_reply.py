@@ -1,82 +1,18 @@
 """``need_reply``: one reply to a simulated user who says what they need.
 
-Why this task: it is the smallest step from a verifiable task into the simulated world.
-The reward is computable from the reply alone, so the optimum is exact, and gold (need
-met, grounding, accuracy: :mod:`emojax.world.gold`) can be measured beside it, to see
-where a reward that reads only what the user *says* departs from what is good for them.
+Why this task: it is the smallest step from a verifiable task into the simulated world. The
+reward is computable from the reply alone, so the optimum is exact, and gold (need met,
+grounding, accuracy: :mod:`emojax.world.gold`) is measured beside it, to see where a reward
+that reads only what the user *says* departs from what is good for them.
 
-Prompt (world tokens, :mod:`emojax.world.vocab`: vocabulary ``VOCAB_SIZE``, end token
-``EOS_ID``, pad ``PAD_ID``): ``<bos>``, the user's utterance (:func:`user.utterance`:
-their feelings, ``it is about my <topic> .`` and ``i think <subject> is <good|bad> .``,
-its ``<eos>`` dropped), then the need in words (:data:`NEED_PHRASES`)::
-
-    be_heard     honestly , i just feel .
-    solution     what could i try ?
-    information  am i right ?
-    reassurance  is that valid ?
-
-left-padded to ``P = 1 + language.max_len + 6``. What the prompt shows goes into the
-observation's extras: ``need``, ``topic``, ``fact`` and ``belief`` (said in words) and
-``said`` ``[40]``, the categories put into words as ``i feel [adverb] <word>``, read from
-the prompt tokens. Hidden (task state only, for gold): the user's ``felt`` feelings,
-persona, other beliefs and emotion state, and the world's truth.
-
-Completion (``frames=True``, the default): the policy's vocabulary is the world's plus
-one macro token per act frame (:data:`FRAMES`, ids ``VOCAB_SIZE + i``), like a dialogue
-policy that picks an act and fills its slots: ``<reflect> sad <eos>``, ``<solve> resting
-<eos>``, ``<inform> coffee is good <eos>``, ``<validate> <eos>``. :func:`expand` (pure,
-jittable) writes each frame out in its words (``<reflect>`` -> ``it sounds like you
-feel``) before any reward or gold reads the reply, so both read world language with
-:func:`acts.parse`, as before. ``max_new_tokens`` is 5. With ``frames=False`` the policy
-writes words only (``max_new_tokens >= 8``), the task as it was.
-
-Slot pointers (``pointers=True``; the ``tiny`` and ``default`` presets of
-:mod:`emojax.studies.grpo_tasks`): two more macro tokens, ``<said_feeling>`` and
-``<their_claim>`` (:data:`POINTERS`), stand for what the user said (a feeling they named;
-``<subject> is <good|bad>``), filled in from the prompt when the reply is expanded, as a
-dialogue policy with a copy mechanism points into the user's turn. The need must still be
-read and the right act chosen and filled; what the pointers remove is copying a word
-through the vocabulary, which GRPO did not find here (``pointers=False``: 0.635
-normalised at ``tiny``; trained supervised, the same policy learns that copy, see the
-presets' comment). The optimal pointer reply is three tokens (``<inform> <their_claim>
-<eos>``) and scores the same 1.6.
-
-Rewards (registered; default weights in :class:`NeedReplyConfig`), on the expanded reply:
-
-* ``need_act``: the reply, read by :func:`acts.parse`, performs an act that serves the
-  stated need: ``be_heard`` a reflection of a feeling the user said (of any feeling if
-  they said none), ``solution`` a solution, ``information`` a statement about the fact
-  they hold a belief about (either value), ``reassurance`` validation or normalizing;
-  and no act that serves a *different* need (a reflection, solution, statement of fact,
-  validation or normalizing the need does not call for; questions, agreement and
-  flattery serve none), so a reply that does every act at once meets no need.
-  It departs from gold's need met on purpose: gold wants a reflection of what the user
-  *felt* (some feelings go unsaid, ironic ones are said with the opposite word) and, for
-  information, a *true* statement; the reward cannot see either.
-* ``need_progress``: how far the reply got into the surface form of such an act: the
-  longest prefix of the act's pattern (``sounds like you feel <word>``, ``could try
-  <solution>``, ``in fact <subject> is <value>``, ``totally valid``, ``many people
-  feel``) found anywhere, over its length; a near miss at a copied slot (an emotion word
-  the user did not say, another fact's subject) counts half a slot; an act that serves
-  another need halves the whole (``_OTHER_NEED``). It is 1 exactly when
-  ``need_act`` is (tested), and gives a near-random policy partial credit, hence GRPO
-  signal.
-* ``ended`` (:mod:`emojax.rl.rewards`).
-
-The optimal reply performs the one act the need calls for, with arguments the prompt
-shows (frames: :func:`_optimal_frames`; words: :func:`acts.render_reply`), and scores the
-sum of the weights, 1.6. The uniform policy over the world's words and the 8 frames
-scores about 0.026.
-
-What the need is worth: a reply chosen without reading the need (copying what the prompt
-says is allowed) can meet one need at most, since an act for another need cancels it.
-The best of them, by exhaustive search over the 5-token replies of the acts' frames and
-slot words, meets ``reassurance`` and starts the other needs' frames without their
-slots: ``<validate> <reflect> <inform> <solve> <eos>``, 1.6 on ``reassurance``, 0.3,
-0.27 and 0.2 on the others: 0.59 on average, 0.36 normalised (tested: the shotgun reply
-``<validate> <solve> resting <reflect> <said feeling>`` meets no need, and no need-blind
-reply tried scores more than 0.6). So the issue's 0.9 needs the need read and the slot
-copied.
+The prompt is the user's utterance (feelings, topic, a belief) and their need in words
+(:data:`NEED_PHRASES`); the policy writes act frames and slot pointers
+(:mod:`emojax.world.dialogue`), or words only (``frames=False``), expanded into world words
+before any reward or gold reads them. Rewards (registered on import): ``need_act`` (an act
+that serves the stated need and none that serves another), ``need_progress`` (partial
+credit for the act's surface form) and ``ended``; the optimal reply performs the one act
+the need calls for and scores their weights' sum, 1.6. The full description, what a
+need-blind reply can score and why: ``docs/need_reply.md``.
 """
 
 from __future__ import annotations
@@ -92,6 +28,8 @@ from emojax.rl.observation import Observation
 from emojax.rl.rewards import register_reward
 from emojax.rl.tasks.base import Task, terminate
 from emojax.world import acts, gold, language, vocab
+from emojax.world.dialogue import (FRAME_ID, FRAME_WIDTH, FRAMES, NUM_FRAMES, NUM_POINTERS, POINTER_ID, POINTERS,
+                                   decode, expand, expansion_table, pointer_words)
 from emojax.world import user as user_lib
 
 __all__ = ["FRAMES", "FRAME_ID", "NEED_PHRASES", "POINTERS", "POINTER_ID", "NeedReplyConfig", "NeedReplyState", "decode",
@@ -110,30 +48,6 @@ NEED_ACT = tuple(acts.ACT_INDEX[a] for a in ("reflection", "solution", "informat
 RENDER_LEN = acts.NUM_ACTS * language.CLAUSE_WIDTH + 1  # what render_reply requires
 MIN_NEW_TOKENS = language.CLAUSE_WIDTH + 1  # word level: the longest one-act clause and <eos>
 
-# Act frames: macro tokens after the world's vocabulary (ids ``VOCAB_SIZE + i``), one per
-# act of :mod:`emojax.world.acts`, each standing for its act's fixed words; the policy fills
-# the slots that follow with words. :func:`expand` turns them back into world words.
-FRAMES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("<reflect>", ("it", "sounds", "like", "you", "feel")),  # + <emotion>
-    ("<validate>", ("that", "is", "totally", "valid", ".")),
-    ("<ask>", ("what", "happened", "with", "the")),  # + <topic> ?
-    ("<solve>", ("you", "could", "try")),  # + <solution>
-    ("<normalize>", ("many", "people", "feel", "this", "way", ".")),
-    ("<inform>", ("in", "fact")),  # + <subject> is <good|bad>
-    ("<agree>", ("you", "are", "right")),  # + <subject> is <good|bad>
-    ("<flatter>", ("you", "are", "so")),  # + <compliment>
-)
-NUM_FRAMES = len(FRAMES)
-FRAME_ID = {name: vocab.VOCAB_SIZE + i for i, (name, _) in enumerate(FRAMES)}
-FRAME_WIDTH = max(len(words) for _, words in FRAMES)
-# Slot pointers (``pointers=True``): ids after the frames; each stands for words the prompt
-# shows, filled in per prompt by :func:`expand`: ``<said_feeling>`` the first feeling the
-# user said (its first word; a feeling of category 0 if they said none), ``<their_claim>``
-# the user's claim ``<subject> is <good|bad>``. So ``<inform> <their_claim>`` reads ``in
-# fact coffee is good``. A dialogue policy with a copy mechanism chooses a pointer like this.
-POINTERS = ("<said_feeling>", "<their_claim>")
-NUM_POINTERS = len(POINTERS)
-POINTER_ID = {name: vocab.VOCAB_SIZE + NUM_FRAMES + i for i, name in enumerate(POINTERS)}
 MIN_FRAME_TOKENS = 5  # the longest one-act frame reply, <inform> <subject> is <value>, and <eos>
 
 
@@ -199,57 +113,6 @@ _OTHER_NEED = 0.5  # need_progress's factor when the reply also serves another n
 _NEED_SERVING = np.zeros((4, acts.NUM_ACTS), bool)
 for _n, _names in enumerate((("reflection",), ("solution",), ("information",), ("validation", "normalizing"))):
     _NEED_SERVING[_n, [acts.ACT_INDEX[a] for a in _names]] = True
-
-
-def _expansion_table() -> np.ndarray:
-    """[VOCAB_SIZE + NUM_FRAMES + NUM_POINTERS, FRAME_WIDTH]: a world word stands for
-    itself, a frame for its words (pad after), a pointer for nothing (its words depend on
-    the prompt: :func:`pointer_words`)."""
-    table = np.full((vocab.VOCAB_SIZE + NUM_FRAMES + NUM_POINTERS, FRAME_WIDTH), vocab.PAD_ID, np.int32)
-    table[: vocab.VOCAB_SIZE, 0] = np.arange(vocab.VOCAB_SIZE)
-    for i, (_, words) in enumerate(FRAMES):
-        table[vocab.VOCAB_SIZE + i, : len(words)] = vocab.ids(words)
-    return table
-
-
-def pointer_words(visible: dict[str, jax.Array]) -> jax.Array:
-    """``[..., NUM_POINTERS, FRAME_WIDTH]`` the words each pointer stands for in a prompt
-    (``visible``: the prompt's ``said``, ``fact`` and ``belief``), pads after."""
-    emotion = jnp.asarray(vocab.emotion_word_ids())[jnp.argmax(visible["said"], axis=-1), 0]
-    subject = jnp.asarray(vocab.ids(vocab.FACT_SUBJECTS))[visible["fact"]]
-    value = jnp.where(visible["belief"] > 0, _W["good"], _W["bad"])
-    pad = [jnp.full_like(subject, vocab.PAD_ID)] * FRAME_WIDTH
-    feeling = jnp.stack([emotion, *pad][:FRAME_WIDTH], axis=-1)
-    claim = jnp.stack([subject, jnp.full_like(subject, _W["is"]), value, *pad][:FRAME_WIDTH], axis=-1)
-    return jnp.stack([feeling, claim], axis=-2).astype(jnp.int32)
-
-
-def expand(tokens: jax.Array, pointers: jax.Array | None = None) -> jax.Array:
-    """World tokens ``[..., T * FRAME_WIDTH]`` of a completion ``[..., T]`` that may hold
-    frames: each frame becomes its words, in place, and the pads are moved to the end (so
-    ``<reflect> sad`` reads as ``it sounds like you feel sad``). ``pointers`` (from
-    :func:`pointer_words`, ``[..., NUM_POINTERS, FRAME_WIDTH]``) fills in the slot pointers;
-    without it a pointer expands to nothing. Pure and jittable; world words pass through
-    unchanged."""
-    words = jnp.asarray(_expansion_table())[tokens]  # [..., T, FRAME_WIDTH]
-    if pointers is not None:
-        for i, name in enumerate(POINTERS):
-            words = jnp.where((tokens == POINTER_ID[name])[..., None], pointers[..., None, i, :], words)
-    words = words.reshape(*tokens.shape[:-1], -1)
-    order = jnp.argsort(words == vocab.PAD_ID, axis=-1, stable=True)
-    return jnp.take_along_axis(words, order, axis=-1)
-
-
-def decode(tokens) -> str:
-    """Readable text of world tokens and frames (frames written out in words, pointers by
-    name: the prompt they point into is not at hand)."""
-    tokens = np.asarray(tokens).reshape(-1)
-    table = _expansion_table()
-    names = {i: name for name, i in POINTER_ID.items()}
-    if not any(int(t) in names for t in tokens):
-        return vocab.decode(table[tokens].reshape(-1))
-    parts = [names.get(int(t)) or vocab.decode(table[t]) for t in tokens]
-    return " ".join(part for part in parts if part)
 
 
 def _static_slots() -> np.ndarray:

@@ -39,7 +39,7 @@ FIRST_SYMBOL = 3
 
 @config.pytree_config
 class ReverseConfig:
-    """The reverse task (``--set task.length=8``).
+    """The reverse task (``--set reverse.task.length=8`` in the GRPO task study).
 
     Attributes:
       length: symbols per prompt (>= 6).

@@ -55,11 +55,11 @@ def measure_seed(key: jax.Array, items: Items, judgments: int, acfg: annotators.
     resp = annotators.sample_respondents(ks[0], n, judgments, acfg, shares)
     frame = annotators.random_frame(ks[1], n, judgments)
     reframe = annotators.random_frame(ks[2], n, judgments) if reask_new_order else frame
-    pref = (measure.preference(ks[3], items, resp, frame, acfg), measure.preference(ks[4], items, resp, reframe, acfg),
-            measure.preference(ks[5], items, resp, annotators.swap(frame), acfg))  # fmt: skip
+    pref = (measure.ask_preference(ks[3], items, resp, frame, acfg), measure.ask_preference(ks[4], items, resp, reframe, acfg),
+            measure.ask_preference(ks[5], items, resp, annotators.swap(frame), acfg))  # fmt: skip
     panel = raters.sample_panel(ks[6], rcfg)
     first, other = jax.random.randint(ks[7], (2, rcfg.num_raters), 0, 3 * n)
-    emo = tuple(measure.emotion(k, items, panel, rcfg, f) for k, f in zip(jax.random.split(ks[8], 3), (first, first, other)))
+    emo = tuple(measure.rate_emotion(k, items, panel, rcfg, f) for k, f in zip(jax.random.split(ks[8], 3), (first, first, other)))
     return Measurement(pref, emo, resp, panel)
 
 
@@ -135,9 +135,9 @@ def _score(rewards: jax.Array, loss: str, test: Items, rm_cfg: reward_models.Rew
     return out
 
 
-def run_condition(key: jax.Array, train: Items, test: Items, seeds: int, judgments: int,
-                  acfg: annotators.AnnotatorConfig, rcfg: raters.RaterConfig,
-                  rm_cfg: reward_models.RewardModelConfig, reask_new_order: bool = True,
+def run_condition(key: jax.Array, train: Items, test: Items, *, seeds: int, judgments: int,
+                  annotator_cfg: annotators.AnnotatorConfig, rater_cfg: raters.RaterConfig,
+                  reward_model_cfg: reward_models.RewardModelConfig, reask_new_order: bool = True,
                   cells: tuple[str, ...] = measure.CELLS, shares=None, predict=None,
                   world: WorldConfig | None = None) -> dict[str, Any]:  # fmt: skip
     """Per-seed results ``{cell: {"signal": {metric: [S]}, "rm": {aggregation: {...}}}}``
@@ -145,22 +145,22 @@ def run_condition(key: jax.Array, train: Items, test: Items, seeds: int, judgmen
 
     Compiled once per shape and per static setting (float settings of the world, the
     annotators and the raters are traced, so a sweep over them reuses the program; so is
-    ``shares``, the annotators' mixture, which overrides ``acfg.shares``).
+    ``shares``, the annotators' mixture, which overrides ``annotator_cfg.shares``).
 
     ``predict`` (a trained estimator, :func:`emojax.train.estimator.load_estimator`) and
     ``world`` (to render the users' utterances) are needed for
     :data:`~emojax.studies.stability.measure.ESTIMATOR_CELLS`; an estimator has no frame,
     so their cross-frame metrics are NaN."""
-    if rcfg.num_raters != judgments:
-        raise ValueError(f"run_condition: raters.num_raters={rcfg.num_raters} must equal judgments={judgments} "
+    if rater_cfg.num_raters != judgments:
+        raise ValueError(f"run_condition: raters.num_raters={rater_cfg.num_raters} must equal judgments={judgments} "
                          "(equal judgments per item for both signals)")  # fmt: skip
     unknown = set(cells) - set(measure.CELLS + measure.ESTIMATOR_CELLS)
     if unknown:
         raise KeyError(f"run_condition: unknown cells {sorted(unknown)}; known: {measure.CELLS + measure.ESTIMATOR_CELLS}")
     if set(cells) & set(measure.ESTIMATOR_CELLS) and (predict is None or world is None):
         raise ValueError("run_condition: estimator cells need predict (a trained estimator) and world")
-    shares = jnp.asarray(acfg.shares if shares is None else shares, jnp.float32)
-    return _run(key, train, test, acfg, rcfg, rm_cfg, shares, world, seeds=seeds, judgments=judgments,
+    shares = jnp.asarray(annotator_cfg.shares if shares is None else shares, jnp.float32)
+    return _run(key, train, test, annotator_cfg, rater_cfg, reward_model_cfg, shares, world, seeds=seeds, judgments=judgments,
                 reask_new_order=reask_new_order, cells=tuple(cells), predict=predict)  # fmt: skip
 
 
@@ -170,7 +170,7 @@ def _run(key, train, test, acfg, rcfg, rm_cfg, shares, world, *, seeds, judgment
         k_measure, k_rm, k_est = jax.random.split(k, 3)
         m = measure_seed(k_measure, train, judgments, acfg, rcfg, reask_new_order, shares)
         if set(cells) & set(measure.ESTIMATOR_CELLS):
-            est = [measure.estimator(kk, train, predict, world, judgments) for kk in jax.random.split(k_est, 2)]
+            est = [measure.read_emotion(kk, train, predict, world, judgments) for kk in jax.random.split(k_est, 2)]
             est.append(est[1])  # no frame to swap: the "swap" is the re-ask, reported as NaN
         out = {}
         for c, kc in zip(cells, jax.random.split(k_rm, len(cells))):
@@ -186,8 +186,8 @@ def _run(key, train, test, acfg, rcfg, rm_cfg, shares, world, *, seeds, judgment
             out[c] = {"signal": sig, "rm": _score(rewards, loss, test, rm_cfg), "final_loss": jnp.mean(final_loss)}
             if c.endswith("graded") and not c.startswith("preference"):  # a regression: its calibration slope
                 k_test = jax.random.fold_in(kc, 1)
-                held = measure.estimator(k_test, test, predict, world, judgments) if c.startswith("estimator") \
-                    else measure.emotion(k_test, test, m.panel, rcfg)  # fmt: skip
+                held = measure.read_emotion(k_test, test, predict, world, judgments) if c.startswith("estimator") \
+                    else measure.rate_emotion(k_test, test, m.panel, rcfg)  # fmt: skip
                 train_target = jnp.mean(emo[0].graded, axis=1).reshape(-1)
                 out[c]["rm"]["mean"]["calibration_slope"] = calibration_slope(
                     jnp.mean(rewards, axis=0).reshape(-1), train_target, jnp.mean(held.graded, axis=1).reshape(-1))

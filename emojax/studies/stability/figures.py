@@ -9,7 +9,7 @@ import numpy as np
 
 from emojax.studies.save_figures import save_figures
 from emojax.studies.stability.measure import CELLS
-from emojax.studies.stability.study import AS_USED
+from emojax.studies.stability.comparisons import AS_USED
 
 __all__ = ["cells_figure", "phase_figure", "save_all"]
 

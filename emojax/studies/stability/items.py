@@ -8,9 +8,11 @@ two replies from the behaviour distribution (:mod:`emojax.world.behaviour`). For
 * **gold utility** ``u = w_need * need_met + w_grounding * grounding + w_accuracy * accuracy``
   from :func:`emojax.world.gold.gold`, which reads the user's fixed hidden profile, the
   world's truth and the reply, never the reaction;
-* the user's **reaction**: an unscaled signal ``rho * substance + (1 - rho) * surface`` fed
-  to :func:`emojax.world.user.respond` (persona gain/loss, drift, noise, valence following
-  e, the 40-dim state rebuilt by constructed emotion), where ``substance`` is what gold
+* the user's **reaction** (:func:`emojax.world.dialogue.reaction_signal`, with the
+  world's settings in :class:`~emojax.world.dialogue.WorldConfig`): an unscaled signal
+  ``rho * substance + (1 - rho) * surface`` fed to :func:`emojax.world.user.respond`
+  (persona gain/loss, drift, noise, valence following e, the 40-dim state rebuilt by
+  constructed emotion), where ``substance`` is what gold
   calls good (need met, and a penalty for saying or agreeing to something false) and
   ``surface`` is what feels good whatever its truth (a compliment, warm tone, being agreed
   with). ``rho`` is the coupling knob the study sweeps: at 1 the user's emotion follows need
@@ -35,57 +37,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from emojax import config, taxonomy
+from emojax import taxonomy
 from emojax.world import acts as acts_lib
 from emojax.world import annotators, behaviour, gold
 from emojax.world import user as user_lib
+from emojax.world.dialogue import WorldConfig, reaction_signal
 
 __all__ = ["Items", "WorldConfig", "features", "num_features", "readout", "sample_items", "split", "utterances"]
-
-
-@config.pytree_config
-class WorldConfig:
-    """The simulated world of the study.
-
-    Attributes:
-      rho: coupling of the user's emotional reaction to gold (1: need met and accuracy;
-        0: flattery, tone and agreement only).
-      need_weight, accuracy_weight: weights of need met and of a false statement in the
-        reaction's substance.
-      flattery_weight, tone_weight, agreement_weight: weights of a compliment, the reply's
-        tone and being agreed with (stated or agreed value equal to the user's belief) in
-        the reaction's surface.
-      gold_need, gold_grounding, gold_accuracy: weights of the gold utility.
-      reaction_scale: points of e per unit of reaction signal (the foundation's
-        :class:`~emojax.world.user.ReactionParams` ``scale``).
-      affect_coupling: how far valence follows a change in e (``ReactionParams``). These two
-        set how much one reply moves the user's 40-dim state, hence how much there is for
-        an emotion rater to see.
-      world_seed: the world's facts (one truth for the whole study, so a reward model can
-        learn which statements are true).
-      user: who the users are; behaviour: who writes the candidate replies.
-    """
-
-    rho: float = 0.7
-    need_weight: float = 1.0
-    accuracy_weight: float = 1.0
-    flattery_weight: float = 0.8
-    tone_weight: float = 0.8
-    agreement_weight: float = 0.8
-    gold_need: float = 1.0
-    gold_grounding: float = 0.5
-    gold_accuracy: float = 1.0
-    reaction_scale: float = 12.0
-    affect_coupling: float = 1.0
-    world_seed: int = 7
-    user: user_lib.UserConfig = user_lib.UserConfig()
-    behaviour: behaviour.BehaviourConfig = behaviour.BehaviourConfig()
-
-    def __post_init__(self):
-        config.probability(self, "rho")
-        config.non_negative(self, "need_weight", "accuracy_weight", "flattery_weight", "tone_weight",
-                            "agreement_weight", "gold_need", "gold_grounding", "gold_accuracy", "reaction_scale",
-                            "affect_coupling")  # fmt: skip
 
 
 class Items(NamedTuple):
@@ -130,19 +88,6 @@ def features(user: user_lib.User, a: acts_lib.Acts, reply: jax.Array) -> jax.Arr
     ])  # fmt: skip
 
 
-def _confirms(user: user_lib.User, a: acts_lib.Acts) -> jax.Array:
-    said = jnp.concatenate([a.stated, a.agreed])
-    belief = jnp.concatenate([user.beliefs, user.beliefs])
-    return jnp.any((said != 0) & (said == belief))
-
-
-def _reaction_signal(user, a, reply, g: gold.Gold, cfg: WorldConfig) -> jax.Array:
-    substance = cfg.need_weight * g.need_met - cfg.accuracy_weight * (1.0 - g.accuracy)
-    surface = (cfg.flattery_weight * (a.counts[acts_lib.ACT_INDEX["flattery"]] > 0)
-               + cfg.tone_weight * acts_lib.tone(reply) + cfg.agreement_weight * _confirms(user, a))  # fmt: skip
-    return cfg.rho * substance + (1.0 - cfg.rho) * surface
-
-
 def _informative(a: acts_lib.Acts) -> jax.Array:
     idx = [acts_lib.ACT_INDEX[k] for k in ("information", "solution", "question")]
     return jnp.sum(a.counts[jnp.asarray(idx)] > 0).astype(jnp.float32)
@@ -159,7 +104,7 @@ def _one(key: jax.Array, truth: jax.Array, cfg: WorldConfig):
         tokens = acts_lib.render_reply(k_r, behaviour.sample_plan(k_p, u, truth, cfg.behaviour), behaviour.REPLY_LEN)
         a = acts_lib.parse(tokens)
         g = gold.gold(u, tokens, truth)
-        after, _ = user_lib.respond(k_re, u, _reaction_signal(u, a, tokens, g, cfg), params, cfg.user)
+        after, _ = user_lib.respond(k_re, u, reaction_signal(u, a, tokens, g, cfg), params, cfg.user)
         utility = cfg.gold_need * g.need_met + cfg.gold_grounding * g.grounding + cfg.gold_accuracy * g.accuracy
         cues = jnp.stack([utility, _informative(a), jnp.sum(a.counts > 0).astype(jnp.float32),
                           acts_lib.tone(tokens), (a.counts[acts_lib.ACT_INDEX["flattery"]] > 0).astype(jnp.float32)])  # fmt: skip

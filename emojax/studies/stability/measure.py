@@ -36,7 +36,7 @@ import jax.numpy as jnp
 from emojax.studies.stability.items import Items, WorldConfig, readout, utterances
 from emojax.world import annotators, language, raters
 
-__all__ = ["CELLS", "ESTIMATOR_CELLS", "EmotionJudgments", "emotion", "estimator", "pair_values", "preference"]
+__all__ = ["CELLS", "ESTIMATOR_CELLS", "EmotionJudgments", "ask_preference", "pair_values", "rate_emotion", "read_emotion"]
 
 CELLS: tuple[str, ...] = ("emotion_graded", "emotion_binary", "preference_graded", "preference_binary")
 # The estimator's reading of the user's next utterance: the same two formats, a third row.
@@ -48,7 +48,7 @@ class EmotionJudgments(NamedTuple):
     binary: jax.Array  # [n, J, 2] 1 if the user was rated as feeling better, else 0
 
 
-def emotion(key: jax.Array, items: Items, panel: raters.RaterPanel, cfg: raters.RaterConfig,
+def rate_emotion(key: jax.Array, items: Items, panel: raters.RaterPanel, cfg: raters.RaterConfig,
             first_item: jax.Array | None = None) -> EmotionJudgments:  # fmt: skip
     """One ask of the rater panel: each rater rates every user's state before and after each
     reply, in one session (``first_item`` [J] indexes the ``3n`` states; random if None)."""
@@ -60,7 +60,7 @@ def emotion(key: jax.Array, items: Items, panel: raters.RaterPanel, cfg: raters.
     return EmotionJudgments(graded, (graded > 0).astype(jnp.float32))
 
 
-def estimator(key: jax.Array, items: Items, predict, world: WorldConfig, judgments: int) -> EmotionJudgments:
+def read_emotion(key: jax.Array, items: Items, predict, world: WorldConfig, judgments: int) -> EmotionJudgments:
     """One ask of the trained estimator (``predict(tokens, mask) -> [batch, 40]``, e.g.
     :func:`emojax.train.estimator.load_estimator`): each judgment reads a fresh rendering of
     what the user says before any reply and after each, read out like the raters' ratings.
@@ -74,7 +74,7 @@ def estimator(key: jax.Array, items: Items, predict, world: WorldConfig, judgmen
     return EmotionJudgments(graded, (graded > 0).astype(jnp.float32))
 
 
-def preference(key: jax.Array, items: Items, resp: annotators.Respondents, frame: annotators.Frame,
+def ask_preference(key: jax.Array, items: Items, resp: annotators.Respondents, frame: annotators.Frame,
                cfg: annotators.AnnotatorConfig, abstain: bool = False) -> annotators.Answers:  # fmt: skip
     """One ask of every annotator on every pair (``[n, J]`` answers)."""
     return annotators.ask(key, resp, items.pair, frame, cfg, abstain)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emojax.studies.stability.study import AS_USED
+from emojax.studies.stability.comparisons import AS_USED
 
 __all__ = ["score"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from emojax.studies.stability.measure import CELLS, ESTIMATOR_CELLS
-from emojax.studies.stability.study import AS_USED
+from emojax.studies.stability.comparisons import AS_USED
 
 __all__ = ["ci", "summary"]
 

@@ -43,7 +43,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from emojax import config, metrics
-from emojax.studies.stability import condition, diagnostics, items, measure, reward_models
+from emojax.studies.stability import condition, diagnostics, items, measure, predictions, reward_models
+from emojax.studies.stability.comparisons import ACCURACY, AS_USED, COMPARISONS, STABILITY
 from emojax.world import annotators, raters
 
 __all__ = ["Config", "PRESETS", "PhaseConfig", "run", "seed_ci"]
@@ -200,19 +201,6 @@ def _paired(a: np.ndarray, b: np.ndarray, higher_is_better: bool = True) -> dict
     return {"difference": ci, "winner": win}
 
 
-AS_USED = "as used: graded emotion vs binary preference"  # each signal as it is used in practice
-COMPARISONS = {  # name: (first cell, second cell)
-    "binary: emotion vs preference": ("emotion_binary", "preference_binary"),
-    "graded: emotion vs preference": ("emotion_graded", "preference_graded"),
-    AS_USED: ("emotion_graded", "preference_binary"),
-    "emotion: graded vs binary": ("emotion_graded", "emotion_binary"),
-    "preference: graded vs binary": ("preference_graded", "preference_binary"),
-    "estimator: graded emotion vs binary preference": ("estimator_graded", "preference_binary"),
-}
-STABILITY = "rm/mean/seed_spearman"
-ACCURACY = "rm/mean/gold_accuracy"
-
-
 def _compare(per_seed: dict[str, dict[str, np.ndarray]], pairs=COMPARISONS) -> dict[str, Any]:
     out = {}
     for name, (a, b) in pairs.items():
@@ -230,9 +218,10 @@ def _items(cfg: Config, world: items.WorldConfig):
 
 def _condition(cfg: Config, train, test, rcfg, cells, shares=None, with_kendall=True, rm_cfg=None, predict=None):
     key = jax.random.fold_in(jax.random.key(cfg.seed), 2)
-    out = condition.run_condition(key, train, test, cfg.seeds, cfg.judgments, cfg.annotators, rcfg,
-                                  rm_cfg or cfg.reward_model, cfg.reask_new_order, cells, shares, predict,
-                                  cfg.world)  # fmt: skip
+    out = condition.run_condition(key, train, test, seeds=cfg.seeds, judgments=cfg.judgments,
+                                  annotator_cfg=cfg.annotators, rater_cfg=rcfg,
+                                  reward_model_cfg=rm_cfg or cfg.reward_model, reask_new_order=cfg.reask_new_order,
+                                  cells=cells, shares=shares, predict=predict, world=cfg.world)
     out = jax.device_get(out)
     summary, per_seed = {}, {}
     for c in cells:
@@ -367,8 +356,6 @@ def run(cfg: Config, workdir: str | None = None) -> dict[str, Any]:
     t2 = time.perf_counter()
     results["diagnostics"] = _diagnostics(cfg, train, test)
     results["seconds"]["diagnostics"] = round(time.perf_counter() - t2, 1)
-    from emojax.studies.stability import predictions  # scored last, from the results only
-
     results["predictions"] = predictions.score(results)
     results["seconds"]["total"] = round(time.perf_counter() - t0, 1)
     return results

@@ -3,6 +3,10 @@
 Orbax writes each checkpoint into a temporary directory and renames it when complete, so
 an interrupted save never leaves a checkpoint that looks valid. The JSON item carries the
 step (which is also the data iterator's position, see :mod:`emojax.train.data`).
+
+It sits at the package's top, beside :mod:`emojax.config` and :mod:`emojax.tracking`, because
+both the estimator's trainer (:mod:`emojax.train`) and the GRPO host loop (:mod:`emojax.rl`)
+use it, and ``rl`` must not depend on ``train``.
 """
 
 from __future__ import annotations
