@@ -14,9 +14,9 @@ from emojax import metrics
 from emojax.studies.stability import (
     condition,
     diagnostics,
-    items,
     measure,
     predictions,
+    reply_pairs,
     report,
     reward_models,
     signals,
@@ -49,8 +49,8 @@ def test_every_preset_validates_and_defaults_use_eight_seeds():
 
 def test_gold_never_moves_with_the_emotion_coupling():
     key = jax.random.key(5)
-    lo = items.sample_items(key, 64, dataclasses.replace(items.WorldConfig(), rho=0.0))
-    hi = items.sample_items(key, 64, dataclasses.replace(items.WorldConfig(), rho=1.0))
+    lo = reply_pairs.sample_items(key, 64, dataclasses.replace(reply_pairs.WorldConfig(), rho=0.0))
+    hi = reply_pairs.sample_items(key, 64, dataclasses.replace(reply_pairs.WorldConfig(), rho=1.0))
     assert np.array_equal(np.asarray(lo.utility), np.asarray(hi.utility))
     assert np.array_equal(np.asarray(lo.replies), np.asarray(hi.replies))
     assert not np.allclose(np.asarray(lo.e_after), np.asarray(hi.e_after))
@@ -60,15 +60,15 @@ def test_gold_never_moves_with_the_emotion_coupling():
 
 
 def test_features_and_readout():
-    it = items.sample_items(jax.random.key(6), 8, items.WorldConfig())
-    assert it.features.shape == (8, 2, items.num_features())
+    it = reply_pairs.sample_items(jax.random.key(6), 8, reply_pairs.WorldConfig())
+    assert it.features.shape == (8, 2, reply_pairs.num_features())
     assert np.all(np.asarray(it.features[..., -1]) == 1.0)  # the bias feature
     x = jnp.zeros((3, 40))
-    assert float(items.readout(x)[0]) == 0.0
+    assert float(reply_pairs.readout(x)[0]) == 0.0
     from emojax import taxonomy
 
     v = taxonomy.valence_arousal()[:, 0]
-    assert float(items.readout(jnp.asarray(np.where(v > 0, 7.0, 0.0)))) == pytest.approx(7 * v[v > 0].sum() / np.abs(v).sum())
+    assert float(reply_pairs.readout(jnp.asarray(np.where(v > 0, 7.0, 0.0)))) == pytest.approx(7 * v[v > 0].sum() / np.abs(v).sum())
 
 
 def test_signal_metrics_of_identical_and_of_unrelated_asks():
@@ -227,7 +227,7 @@ def test_estimator_cells_read_fresh_renderings(smoke_items):
     sig = out["estimator_graded"]["signal"]
     assert np.all(np.isnan(np.asarray(sig["cross_frame_icc"])))
     assert np.all(np.isfinite(np.asarray(sig["retest_icc"]))) and np.all(np.asarray(sig["retest_agreement"]) < 1.0)
-    tokens = items.utterances(jax.random.key(1), train, SMOKE.world, 3)
+    tokens = reply_pairs.utterances(jax.random.key(1), train, SMOKE.world, 3)
     assert tokens.shape[:3] == (SMOKE.num_train, 3, 3)
     assert not np.array_equal(np.asarray(tokens[:, 0]), np.asarray(tokens[:, 1]))  # each judgment its own rendering
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from emojax.rl.tasks import need_reply
-from emojax.studies.stability import items
+from emojax.studies.stability import reply_pairs
 from emojax.world import acts, dialogue, gold, vocab
 from emojax.world import user as user_lib
 
@@ -17,7 +17,7 @@ from emojax.world import user as user_lib
 def test_one_definition_for_the_task_and_the_study():
     assert need_reply.FRAMES is dialogue.FRAMES and need_reply.POINTER_ID is dialogue.POINTER_ID
     assert need_reply.expand is dialogue.expand and need_reply.pointer_words is dialogue.pointer_words
-    assert items.WorldConfig is dialogue.WorldConfig and dialogue.emotion_signal is user_lib.emotion_signal
+    assert reply_pairs.WorldConfig is dialogue.WorldConfig and dialogue.emotion_signal is user_lib.emotion_signal
 
 
 def test_frames_expand_to_their_words_and_pointers_to_the_prompts():

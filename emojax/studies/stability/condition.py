@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from emojax.studies.stability import measure, reward_models, signals
-from emojax.studies.stability.items import Items, WorldConfig
+from emojax.studies.stability.reply_pairs import Items, WorldConfig
 from emojax.world import annotators, raters
 
 __all__ = ["Measurement", "calibration_slope", "ece", "gold_accuracy", "run_condition", "training_data"]

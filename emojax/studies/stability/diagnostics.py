@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from emojax.studies.stability import condition, reward_models
-from emojax.studies.stability.items import Items
+from emojax.studies.stability.reply_pairs import Items
 from emojax.world import annotators
 
 __all__ = ["CLASSES", "FILTERS", "classify", "run_diagnostics"]

@@ -13,7 +13,7 @@ emotion         "did the user feel better?" per reply    the read-out after the 
 
 Emotion judgments come from the emotion raters of :mod:`emojax.world.raters`, who rate the
 user's 40-dim state before the replies and after each (their ratings read out to one score
-by :func:`emojax.studies.stability.items.readout`); raters keep their scale use, and each
+by :func:`emojax.studies.stability.reply_pairs.readout`); raters keep their scale use, and each
 ask redraws perception noise and attention, and the item each rater saw first (the frame:
 their anchoring). Preference judgments come from :mod:`emojax.world.annotators`.
 
@@ -33,7 +33,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from emojax.studies.stability.items import Items, WorldConfig, readout, utterances
+from emojax.studies.stability.reply_pairs import Items, WorldConfig, readout, utterances
 from emojax.world import annotators, language, raters
 
 __all__ = ["CELLS", "ESTIMATOR_CELLS", "EmotionJudgments", "ask_preference", "pair_values", "rate_emotion", "read_emotion"]

@@ -3,7 +3,7 @@ for emotion scores; ensembles and study seeds trained as one vmapped program.
 
 Why: "a steadier signal" only matters if it makes a steadier *reward model*. Every cell of
 the 2x2 trains the same Flax network (:class:`RewardModel`, a small MLP on the features of
-:func:`emojax.studies.stability.items.features`) with the loss its data calls for:
+:func:`emojax.studies.stability.reply_pairs.features`) with the loss its data calls for:
 
 * ``bt``: pairs with a soft target ``p = P(A preferred)`` (the share of judges who chose A,
   or graded strengths mapped onto [0, 1]); loss ``BCE(sigmoid(r_A - r_B), p)``;

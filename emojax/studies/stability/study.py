@@ -8,7 +8,7 @@ study asks it of a simulated world where every assumption is a parameter: the an
 response types (:mod:`emojax.world.annotators`, calibrated to the survey and RLHF
 figures), the emotion raters' noise (:mod:`emojax.world.raters`, from EmoNet-Voice's level
 to face-like agreement) and ``rho``, how far the user's emotion follows what is good for
-them (:mod:`.items`). :func:`run`
+them (:mod:`.reply_pairs`). :func:`run`
 
 1. draws training and held-out items (pairs of replies to simulated users), and reports the
    realised Spearman between emotion response and gold utility for every ``rho`` swept;
@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from emojax import config, metrics
-from emojax.studies.stability import condition, diagnostics, items, measure, predictions, reward_models
+from emojax.studies.stability import condition, diagnostics, measure, predictions, reply_pairs, reward_models
 from emojax.studies.stability.comparisons import ACCURACY, AS_USED, COMPARISONS, STABILITY
 from emojax.world import annotators, raters
 
@@ -114,7 +114,7 @@ class Config:
     num_test: int = 500
     judgments: int = 4
     seeds: int = 8
-    world: items.WorldConfig = items.WorldConfig()
+    world: reply_pairs.WorldConfig = reply_pairs.WorldConfig()
     annotators: annotators.AnnotatorConfig = annotators.AnnotatorConfig()
     raters: raters.RaterConfig = raters.RaterConfig()
     reward_model: reward_models.RewardModelConfig = reward_models.RewardModelConfig()
@@ -211,9 +211,9 @@ def _compare(per_seed: dict[str, dict[str, np.ndarray]], pairs=COMPARISONS) -> d
     return out
 
 
-def _items(cfg: Config, world: items.WorldConfig):
+def _items(cfg: Config, world: reply_pairs.WorldConfig):
     key = jax.random.fold_in(jax.random.key(cfg.seed), 1)
-    return items.split(items.sample_items(key, cfg.num_train + cfg.num_test, world), cfg.num_train)
+    return reply_pairs.split(reply_pairs.sample_items(key, cfg.num_train + cfg.num_test, world), cfg.num_train)
 
 
 def _condition(cfg: Config, train, test, rcfg, cells, shares=None, with_kendall=True, rm_cfg=None, predict=None):
@@ -275,7 +275,7 @@ def _rater_alpha(cfg: Config, train, noise_scale: float) -> float:
     return float(np.mean(alphas)) if alphas else float("nan")
 
 
-def _spearman_e_gold(it: items.Items) -> float:
+def _spearman_e_gold(it: reply_pairs.Items) -> float:
     return float(metrics.spearman(it.e_after.reshape(-1), it.utility.reshape(-1)))
 
 
@@ -339,8 +339,8 @@ def run(cfg: Config, workdir: str | None = None) -> dict[str, Any]:
         "spearman_e_gold": {str(cfg.world.rho): _spearman_e_gold(train)},
         # How much one reply moves what an emotion measurement can see: the sd over training
         # pairs of the read-out difference between the true states after reply A and B (0-7).
-        "reaction_readout_sd": float(jnp.std(items.readout(train.state_after[:, 0]) -
-                                             items.readout(train.state_after[:, 1]))),
+        "reaction_readout_sd": float(jnp.std(reply_pairs.readout(train.state_after[:, 0]) -
+                                             reply_pairs.readout(train.state_after[:, 1]))),
         "estimator": estimator_dir,
         "seconds": {"estimator": round(t_est, 1), "defaults": round(time.perf_counter() - t0 - t_est, 1)},
     }
