@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import numbers
 import os
@@ -223,6 +224,20 @@ def parse_cli(
     """
     launch = parse_launch(presets, argv, description)
     return launch.preset, launch.cfg, launch.workdir
+
+
+def import_named(spec: str, what: str) -> Any:
+    """The object a ``module.path:name`` spec names (how code outside the package is chosen
+    by name: ``--model my_pkg.nets:Net``, a reward ``my_pkg.rewards:short``). Importing the
+    module runs its registrations. Errors are ``ValueError`` starting with ``what``."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"{what}: cannot import module {module_name!r}: {err}") from None
+    if not hasattr(module, attr):
+        raise ValueError(f"{what}: module {module_name!r} has no attribute {attr!r}")
+    return getattr(module, attr)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -25,9 +25,10 @@ Register one in your own module and train it from the launcher::
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
+
+from emojax import config
 
 _ARCHITECTURES: dict[str, type] = {}
 
@@ -50,14 +51,8 @@ def register_architecture(name: str) -> Callable[[type], type]:
 def get_architecture(spec: str) -> type:
     """The class for a registered name or an importable ``module.path:ClassName``."""
     if ":" in spec:
-        module_name, _, attr = spec.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as err:
-            raise ValueError(f"--model {spec!r}: cannot import module {module_name!r}: {err}") from None
-        if not hasattr(module, attr):
-            raise ValueError(f"--model {spec!r}: module {module_name!r} has no attribute {attr!r}")
-        cls = getattr(module, attr)
+        cls = config.import_named(spec, f"--model {spec!r}")
+        attr = spec.partition(":")[2]
         if not hasattr(cls, "Config"):
             raise ValueError(f"--model {spec!r}: {attr} needs a nested Config dataclass (see emojax.models.registry)")
         return cls

@@ -34,11 +34,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from emojax import checkpoint
 from emojax import config as config_lib
 from emojax import tracking
 from emojax.rl.config import GRPOConfig
 from emojax.rl.learner import Learner, TrainState, make_train, seed_keys
-from emojax import checkpoint
 
 __all__ = ["HOST_FIELDS", "TrainResult", "advance", "initial_state", "rollback", "train"]
 

@@ -31,7 +31,6 @@ that *no* component could score gets NaN, not TRL's 0, so that
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable, Mapping
 
@@ -58,17 +57,19 @@ potential_based = shaping.potential_based
 _REGISTRY: dict[str, Reward] = {}
 
 
+def _add(table: dict, kind: str, name: str, fn):
+    """``table[name] = fn``, one function per name (the same function imported again, as a
+    module re-run under another name, is the same registration)."""
+    old = table.get(name)
+    if old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__):
+        raise ValueError(f"{kind} {name!r} is already registered ({old.__module__}.{old.__qualname__})")
+    table[name] = fn
+    return fn
+
+
 def register_reward(name: str) -> Callable[[Reward], Reward]:
     """Decorator registering ``r(obs) -> [B]`` under ``name`` (one function per name)."""
-
-    def add(fn: Reward) -> Reward:
-        old = _REGISTRY.get(name)
-        if old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__):
-            raise ValueError(f"reward {name!r} is already registered ({old.__module__}.{old.__qualname__})")
-        _REGISTRY[name] = fn
-        return fn
-
-    return add
+    return lambda fn: _add(_REGISTRY, "reward", name, fn)
 
 
 def get_reward(name: str) -> Reward:
@@ -96,12 +97,8 @@ def register_reward_factory(name: str) -> Callable[[RewardFactory], RewardFactor
     so that a ``module:function`` spec knows to call it with the settings."""
 
     def add(fn: RewardFactory) -> RewardFactory:
-        old = _FACTORIES.get(name)
-        if old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__):
-            raise ValueError(f"reward factory {name!r} is already registered ({old.__module__}.{old.__qualname__})")
-        _FACTORIES[name] = fn
         fn.reward_factory = True
-        return fn
+        return _add(_FACTORIES, "reward factory", name, fn)
 
     return add
 
@@ -138,13 +135,7 @@ def resolve_reward(label: str, task=None) -> Reward:
     factory marked by :func:`register_reward_factory`). ``task`` goes to factories."""
     name, settings = parse_term(label)
     if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            fn = getattr(importlib.import_module(module_name), attr)
-        except ImportError as err:
-            raise ValueError(f"reward {label!r}: cannot import module {module_name!r}: {err}") from None
-        except AttributeError:
-            raise ValueError(f"reward {label!r}: module {module_name!r} has no attribute {attr!r}") from None
+        fn = config.import_named(name, f"reward {label!r}")
         if getattr(fn, "reward_factory", False):
             return fn(settings, task)
         if settings:

@@ -29,7 +29,7 @@ from emojax.rl.rewards import register_reward
 from emojax.rl.tasks.base import Task, terminate
 from emojax.world import acts, gold, language, vocab
 from emojax.world.dialogue import (FRAME_ID, FRAME_WIDTH, FRAMES, NUM_FRAMES, NUM_POINTERS, POINTER_ID, POINTERS,
-                                   decode, expand, expansion_table, pointer_words)
+                                   decode, expand, pointer_words)
 from emojax.world import user as user_lib
 
 __all__ = ["FRAMES", "FRAME_ID", "NEED_PHRASES", "POINTERS", "POINTER_ID", "NeedReplyConfig", "NeedReplyState", "decode",
