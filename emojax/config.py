@@ -204,13 +204,13 @@ def parse_launch(presets: Mapping[str, Any], argv: Sequence[str] | None = None, 
     for item in args.set:
         if "=" not in item:
             parser.error(f"--set expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        assignments[k.strip()] = v.strip()
+        name, v = item.split("=", 1)
+        assignments[name.strip()] = v.strip()
     try:
         cfg = override(presets[args.preset], assignments)
     except ValueError as err:
         parser.error(str(err))
-    flags = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in ("preset", "workdir", "set")})
+    flags = argparse.Namespace(**{name: v for name, v in vars(args).items() if name not in ("preset", "workdir", "set")})
     return Launch(args.preset, cfg, args.workdir, tuple(assignments), flags)
 
 
@@ -264,7 +264,7 @@ def _finite(x):
     if isinstance(x, float):
         return x if np.isfinite(x) else None
     if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
+        return {name: _finite(v) for name, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_finite(v) for v in x]
     if isinstance(x, (np.generic, np.ndarray, jax.Array)):

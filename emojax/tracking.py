@@ -55,16 +55,16 @@ class Tracker:
             )  # fmt: skip
 
     def log(self, step: int, metrics: Mapping[str, Any]) -> None:
-        row = {k: _scalar(v) for k, v in metrics.items()}
+        row = {name: _scalar(v) for name, v in metrics.items()}
         self._jsonl.write(json.dumps({"step": int(step), **row}) + "\n")
         self._jsonl.flush()
         if self._run is not None:
-            self._run.log({k: v for k, v in row.items() if v is not None}, step=int(step))
+            self._run.log({name: v for name, v in row.items() if v is not None}, step=int(step))
 
     def summary(self, values: Mapping[str, Any]) -> None:
         if self._run is not None:
-            for k, v in values.items():
-                self._run.summary[k] = _scalar(v)
+            for name, v in values.items():
+                self._run.summary[name] = _scalar(v)
 
     def close(self) -> None:
         self._jsonl.close()

@@ -1,179 +1,27 @@
-"""A prepared GPU check of the GRPO engine (issue 4, item 9): one command, under 5 minutes.
+"""A prepared GPU check of the GRPO engine: one command, under 5 minutes.
 
     python -m experiments.gpu_check --out gpu_check.json          # on a machine with a GPU
     python -m experiments.gpu_check --out /tmp/gpu.json --dry-run # tiny sizes, any device (what the test runs)
+    python -m experiments.gpu_check --out F.json --only configs.8x512,seeds_scaling
 
-What it measures, on JAX's default device, parts in the order 1, 2, 3; each records its own
-wall time (mostly compilation: three programs a part), and a part that would start after
-``--budget-s`` seconds (240) is skipped and listed under ``skipped``, so the command ends in
-time even on a slow card. ``--only configs.8x512,seeds_scaling`` runs the parts whose names
-start with one of the given prefixes (the matmul peak always runs):
-
-1. ``matmul_peak``: the best ``[n, n] @ [n, n]`` (n = 8192) in float32 at
-   ``Precision.HIGHEST`` (true fp32), float32 at the default precision (TF32 on NVIDIA
-   cards that have it) and bfloat16, GFLOP/s. The fp32 HIGHEST figure is the peak the
-   update's utilisation is read against (the engine trains in float32).
-2. ``configs``: the benchmark step of :mod:`emojax.bench.grpo` (the learner's
-   ``run_chunk``, ``rollout`` and ``update``) for the CPU benchmark's shapes (2x64 and
-   4x256, 4 prompts x 8 completions x 32 tokens) and at larger sizes: ``8x512`` (8 layers,
-   width 512, 8 heads, MLP 2048, vocabulary 32,000) and ``12x768`` (12 layers, width 768,
-   12 heads, MLP 3072, vocabulary 32,000) on 16 prompts x 8 completions x 64 tokens after
-   64-token prompts. Each entry has ``update_gflop_per_s`` and ``update_fraction_of_peak``.
-3. ``seeds_scaling``: the 2x64 step for 1, 4, 16 and 64 seeds in one program (vmap),
-   step time and seed-steps per second.
-
-Never a CI requirement: the test suite runs ``--dry-run`` only, to know the script works.
+Parts: the matmul peak, the GRPO benchmark step at four sizes, seeds scaling; see
+:mod:`emojax.bench.gpu_check`. The JSON is written after every part, so a killed run keeps
+what it measured. Never a CI requirement: the test suite runs ``--dry-run`` only.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import sys
-import time
-from typing import Any
 
-
-def device_peak(n: int, repeats: int = 5) -> dict:
-    """Best-of-``repeats`` GFLOP/s of an ``[n, n]`` matmul: fp32 HIGHEST, fp32 default, bf16."""
-    import jax
-    import jax.numpy as jnp
-
-    out = {"n": n}
-    for name, dtype, precision in (("fp32_highest", jnp.float32, jax.lax.Precision.HIGHEST),
-                                   ("fp32_default", jnp.float32, None), ("bf16", jnp.bfloat16, None)):
-        a = jax.random.normal(jax.random.key(1), (n, n), dtype)
-        b = jax.random.normal(jax.random.key(2), (n, n), dtype)
-        f = jax.jit(lambda x, y, p=precision: jnp.matmul(x, y, precision=p))
-        f(a, b).block_until_ready()
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            f(a, b).block_until_ready()
-            best = min(best, time.perf_counter() - t0)
-        out[f"{name}_gflop_per_s"] = 2 * n**3 / best / 1e9
-    return out
-
-
-def run(*, dry_run: bool = False, budget_s: float = 240.0, only: tuple[str, ...] = (), log=print,
-        after_part=lambda result: None) -> dict[str, Any]:
-    """Every part of the check (see the module doc) as a JSON-ready dict; ``after_part(result)``
-    is called after each part (the launcher writes the JSON then, so a killed run keeps what
-    it measured)."""
-    import jax
-
-    # XLA inlines one copy of the threefry hash per random draw; on GPU the initialisation of
-    # the 12x768 policy then took 3 min 20 s to compile (H200, 2026-11-27). JAX's kernel
-    # lowering of threefry draws the same bits and compiles in seconds.
-    jax.config.update("jax_threefry_gpu_kernel_lowering", True)
-
-    from emojax.bench import grpo as gb
-    from emojax.bench import timing
-    from emojax.rl import policy
-
-    start = time.perf_counter()
-    result: dict[str, Any] = {"dry_run": dry_run, "argv": list(sys.argv), "devices": [str(d) for d in jax.devices()],
-                              "backend": jax.default_backend(), "jax": jax.__version__, "skipped": []}
-    if dry_run:
-        tiny = policy.PolicyConfig(vocab_size=32, d_model=16, num_layers=1, num_heads=2, num_kv_heads=2, mlp_dim=32)
-        small = gb.Shape(prompt_len=4, new_tokens=4, num_prompts=2, group_size=2)
-        configs = {"2x64": (tiny, small), "4x256": (dataclasses.replace(tiny, num_layers=2), small)}
-        seeds_list, n, chunk, calls = (1, 2), 256, 2, 1
-        options = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False} \
-            if jax.default_backend() == "cpu" else None
-    else:
-        big = gb.Shape(prompt_len=64, new_tokens=64, num_prompts=16, group_size=8)
-        configs = {
-            "2x64": (policy.PRESETS["2x64"], gb.Shape()),
-            "4x256": (policy.PRESETS["4x256"], gb.Shape()),
-            "8x512": (policy.PolicyConfig(vocab_size=32_000, d_model=512, num_layers=8, num_heads=8, num_kv_heads=8,
-                                          mlp_dim=2048), big),
-            "12x768": (policy.PolicyConfig(vocab_size=32_000, d_model=768, num_layers=12, num_heads=12,
-                                           num_kv_heads=12, mlp_dim=3072), big),
-        }
-        seeds_list, n, chunk, calls = (1, 4, 16, 64), 8192, 4, 3
-        options = None
-
-    t0 = time.perf_counter()
-    log(f"[gpu_check] matmul peak ({n}^3)")
-    result["matmul_peak"] = {**device_peak(n), "wall_s": time.perf_counter() - t0}
-    peak = result["matmul_peak"]["fp32_highest_gflop_per_s"]
-    result["environment"] = timing.environment()
-
-    result["configs"], result["seeds_scaling"] = {}, {}
-
-    def bench_config(name, chunk=chunk, calls=calls):
-        pcfg, shape = configs[name]
-        log(f"[gpu_check] {name}")
-        t0 = time.perf_counter()
-        entry = gb.bench_emojax(name, pcfg, shape=shape, chunk=chunk, calls=calls, peak=peak, compiler_options=options)
-        entry["wall_s"] = time.perf_counter() - t0
-        result["configs"][name] = entry
-
-    def bench_seeds(s):
-        log(f"[gpu_check] 2x64 x {s} seeds")
-        t0 = time.perf_counter()
-        pcfg, shape = configs["2x64"]
-        e = gb.bench_emojax("2x64", pcfg, shape=shape, seeds=s, seed_strategy="vmap", chunk=chunk, calls=calls,
-                            peak=peak, compiler_options=options)
-        result["seeds_scaling"][str(s)] = {
-            "step_s_median": e["step_s_median"], "seed_steps_per_s": s / e["step_s_median"],
-            "update_gflop_per_s": e["update_gflop_per_s"], "update_fraction_of_peak": e["update_fraction_of_peak"],
-            "first_call_s": e["first_call_s"], "wall_s": time.perf_counter() - t0,
-        }  # fmt: skip
-
-    # Every size (the larger ones run 2 steps a call, 2 calls: their compile dominates), then
-    # seeds scaling; each part starts only while the budget allows.
-    small = ("2x64", "4x256")
-    parts = [(f"configs.{name}", lambda name=name: bench_config(name) if name in small else
-              bench_config(name, chunk=min(chunk, 2), calls=min(calls, 2))) for name in configs]
-    parts += [(f"seeds_scaling.{s}", lambda s=s: bench_seeds(s)) for s in seeds_list]
-    for label, part in parts:
-        if only and not label.startswith(only):
-            continue
-        if time.perf_counter() - start > budget_s:
-            result["skipped"].append(label)
-            continue
-        part()
-        after_part(result)
-    result["wall_s"] = time.perf_counter() - start
-    return result
-
-
-def table(result: dict) -> str:
-    mp = result["matmul_peak"]
-    lines = [f"devices {result['devices']}; matmul {mp['n']}^3: fp32 HIGHEST {mp['fp32_highest_gflop_per_s']:.0f}, "
-             f"fp32 default {mp['fp32_default_gflop_per_s']:.0f}, bf16 {mp['bf16_gflop_per_s']:.0f} GFLOP/s",
-             f"{'config':<10} {'step ms':>9} {'sample ms':>9} {'update ms':>9} {'upd GF/s':>9} {'%fp32':>6} {'tok/s':>9}"]
-    for name, e in result["configs"].items():
-        lines.append(f"{name:<10} {1e3 * e['step_s_median']:>9.2f} {1e3 * e['sample_s_median']:>9.2f} "
-                     f"{1e3 * e['update_s_median']:>9.2f} {e['update_gflop_per_s']:>9.1f} "
-                     f"{100 * e['update_fraction_of_peak']:>6.1f} {e['generated_tokens_per_s']:>9.0f}")
-    for s, e in result["seeds_scaling"].items():
-        lines.append(f"seeds {s:>3}: step {1e3 * e['step_s_median']:.2f} ms, {e['seed_steps_per_s']:.1f} seed-steps/s")
-    if result["skipped"]:
-        lines.append(f"skipped (time budget): {result['skipped']}")
-    lines.append(f"wall {result['wall_s']:.0f} s")
-    return "\n".join(lines)
+from emojax.bench import cli
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="where the JSON goes (written atomically)")
-    parser.add_argument("--dry-run", action="store_true", help="tiny sizes on any device: checks that the script works")
-    parser.add_argument("--budget-s", type=float, default=240.0, help="start no part after this many seconds")
-    parser.add_argument("--only", default="", help="comma-separated prefixes of the parts to run (default: all)")
-    args = parser.parse_args(argv)
-    from emojax import config
+    args = cli.gpu_check_parser(__doc__).parse_args(argv)
+    from emojax.bench import gpu_check  # after parsing: --help needs no JAX
 
-    only = tuple(p for p in args.only.split(",") if p)
-    result = run(dry_run=args.dry_run, budget_s=args.budget_s, only=only,
-                 after_part=lambda partial: config.write_json(args.out, partial))
-    config.write_json(args.out, result)
-    print(table(result))
-    print(f"[gpu_check] -> {args.out}")
-    return result
+    return gpu_check.main(args)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

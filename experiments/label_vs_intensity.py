@@ -35,7 +35,7 @@ def main(argv=None) -> dict:
         with open(os.path.join(workdir, name), "w") as f:
             f.write(text + "\n")
     paths = figures.save_all(results, workdir)
-    held = {k: v["held"] for k, v in results["predictions"].items()}
+    held = {name: v["held"] for name, v in results["predictions"].items()}
     print(f"[label_vs_intensity] preset={preset} {results['seconds']}s -> {workdir}")
     print("  calibration checks:", results["calibration_checks"])
     print("  predictions held:", held)

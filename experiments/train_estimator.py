@@ -44,8 +44,8 @@ def main(argv=None) -> dict | None:
         print(f"[train_estimator] stopped after {flags.stop_after_steps} steps; resume with the same command")
         return None
     print(f"[train_estimator] preset={preset} model={cfg.model} -> {workdir}/eval.json")
-    for k in MAIN_KEYS:
-        print(f"  {k}: {results[k]:.3f}  CI {results[k + '_ci']}")
+    for name in MAIN_KEYS:
+        print(f"  {name}: {results[name]:.3f}  CI {results[name + '_ci']}")
     for name, b in results.get("baselines", {}).items():
         print(f"  baseline {name}: spearman_mean {b['spearman_mean']:.3f}")
     return results

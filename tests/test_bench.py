@@ -118,7 +118,7 @@ def test_embedding_heads_flops_match_a_hand_formula_and_xla():
     assert counts["train"] == 3 * counts["forward"]
     assert counts["needed"] == 3 * counts["forward"] - 2 * taxonomy.NUM_CATEGORIES * 64 * 16
     model = eh.EmbeddingHeads(SMALL, 1, rngs=nnx.Rngs(0))
-    kernels, biases = [k[...] for k in model.kernels], [b[...] for b in model.biases]
+    kernels, biases = [kernel[...] for kernel in model.kernels], [b[...] for b in model.biases]
     b = 8
     x = jnp.ones((b, SMALL.embed_dim))
     # XLA also counts the bias adds and ReLUs: a few percent above the matmul count.
@@ -148,11 +148,11 @@ def test_text_transformer_flops_match_xla():
 def test_embedding_heads_equal_the_einsum_formulation_with_dropout():
     model = eh.EmbeddingHeads(SMALL, 3, rngs=nnx.Rngs(params=0, dropout=1))
     twin = nnx.clone(model)  # same parameters and the same dropout stream
-    assert [k.shape for k in model.kernels] == [(40, 16, 64), (40, 8, 16), (40, 3, 8)]  # [40, out, in]
+    assert [kernel.shape for kernel in model.kernels] == [(40, 16, 64), (40, 8, 16), (40, 3, 8)]  # [40, out, in]
     x = jax.random.normal(jax.random.key(2), (5, SMALL.embed_dim))
     np.testing.assert_allclose(
         model(x, deterministic=True),
-        _einsum_heads([k[...] for k in model.kernels], [b[...] for b in model.biases], x),
+        _einsum_heads([kernel[...] for kernel in model.kernels], [b[...] for b in model.biases], x),
         rtol=1e-5,
         atol=1e-5,
     )

@@ -136,7 +136,7 @@ def test_trl_peer_has_the_policy_sizes():
 
 def test_gpu_check_needs_no_data_stack():
     """The GPU image has JAX, Flax and optax but no grain or TFDS: the check must not import them."""
-    code = ("import sys, experiments.gpu_check, emojax.bench.grpo, emojax.rl.learner; "
+    code = ("import sys, experiments.gpu_check, emojax.bench.gpu_check, emojax.rl.learner; "
             "print(sorted(m for m in ('grain', 'tensorflow_datasets', 'array_record', 'torch', 'wandb') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -60,7 +60,7 @@ def test_score_holds_when_the_gap_grows_with_negation_past_the_published_rate():
     cfg = study.Config()
     points = _sweep([0.03, 0.055, 0.06, 0.08, 0.12, 0.16])
     verdict = study.score(cfg, points)
-    assert {k: v["held"] for k, v in verdict.items()} == {"C1": True, "C2": True, "C3": True, "C4": True}
+    assert {name: v["held"] for name, v in verdict.items()} == {"C1": True, "C2": True, "C3": True, "C4": True}
     assert study.crossing(cfg, points) == pytest.approx(0.6 + 0.4 * (0.10 - 0.08) / (0.12 - 0.08))
     assert study.bars(cfg, points)["met_at_defaults"] is False
 

@@ -51,7 +51,7 @@ def test_targets_and_baselines_match_hand_computed_values(good):
     np.testing.assert_allclose(ex["model_ratings"][0, [A, taxonomy.INDEX["Fear"]]], [3.5, 0.7], rtol=1e-6)
     assert ex["model_ratings"][1, A] == 6.0
     # What training reads: the mean of the raters present, every category covered.
-    batch = {k: np.asarray(ex[k])[None] for k in ("embedding", "ratings", "num_raters")}
+    batch = {name: np.asarray(ex[name])[None] for name in ("embedding", "ratings", "num_raters")}
     inputs, y = train_data.targets(batch, "mean")
     np.testing.assert_allclose(np.asarray(y)[0, [A, E]], [7 / 3, 5 / 3], rtol=1e-6)
     assert inputs.shape == (1, rf.DIM)

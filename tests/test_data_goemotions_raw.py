@@ -41,7 +41,7 @@ def test_graded_targets_and_mask_match_hand_computed_values(good):
     assert ex["text"].decode() == rf.SPECIAL_TEXT
     # Raters 61 (joy, love), 12 (joy), 33 (neutral); rater 7 marked it very unclear: dropped.
     assert ex["num_raters"] == 3 and list(ex["rater_ids"][:3]) == [12, 33, 61] and (ex["rater_ids"][3:] == -1).all()
-    batch = {k: np.asarray(ex[k])[None] for k in ("tokens", "ratings", "num_raters")}
+    batch = {name: np.asarray(ex[name])[None] for name in ("tokens", "ratings", "num_raters")}
     _, y = train_data.targets(batch, "mean")
     mask = np.asarray(train_data.target_mask(batch, "mean"))[0]
     y = np.asarray(y)[0]
@@ -56,7 +56,7 @@ def test_graded_targets_and_mask_match_hand_computed_values(good):
     assert labels["joy"] == pytest.approx(2 / 3) and labels["love"] == pytest.approx(1 / 3) and labels["neutral"] == pytest.approx(1 / 3)
     # Several labels onto one category count a rater once: anger + annoyance -> Anger, Impatience.
     _, q = _find(built, "quotes")
-    y = np.asarray(train_data.targets({k: np.asarray(q[k])[None] for k in ("tokens", "ratings", "num_raters")}, "mean")[1])[0]
+    y = np.asarray(train_data.targets({name: np.asarray(q[name])[None] for name in ("tokens", "ratings", "num_raters")}, "mean")[1])[0]
     assert y[I["Anger"]] == pytest.approx(7 * 2 / 3) and y[I["Impatience and Irritability"]] == pytest.approx(7 / 3)
 
 
@@ -82,7 +82,7 @@ def test_keep_policy_counts_very_unclear_raters_as_seeing_nothing(good, tmp_path
     built = go.build(manual_dir, tmp_path / "data", very_unclear="keep")
     _, ex = _find(built, rf.SPECIAL_COMMENT)
     assert ex["num_raters"] == 4
-    y = np.asarray(train_data.targets({k: np.asarray(ex[k])[None] for k in ("tokens", "ratings", "num_raters")}, "mean")[1])[0]
+    y = np.asarray(train_data.targets({name: np.asarray(ex[name])[None] for name in ("tokens", "ratings", "num_raters")}, "mean")[1])[0]
     assert y[I["Elation"]] == pytest.approx(7 * 2 / 4)
     _, gone = _find(built, "allunclear")
     assert gone["num_raters"] == 3 and (gone["ratings"][:3][:, go.covered()] == 0).all()

@@ -23,7 +23,7 @@ FIELDS = ("tokens", "intensities", "ratings", "topic", "context")
 def arrays(source) -> dict[str, np.ndarray]:
     """All examples of a source stacked per feature (text kept as bytes)."""
     exs = [source[i] for i in range(len(source))]
-    return {k: np.stack([np.asarray(e[k]) for e in exs]) for k in exs[0]}
+    return {name: np.stack([np.asarray(e[name]) for e in exs]) for name in exs[0]}
 
 
 def read(config, data_dir, split="train"):
@@ -142,8 +142,8 @@ def test_stored_arrays_are_the_worlds_items(built):
 def test_builds_are_deterministic_and_seeded(built, train, tmp_path):
     synthetic.build(TINY, tmp_path)
     again = read(TINY, tmp_path)
-    for k in FIELDS + ("text",):
-        np.testing.assert_array_equal(again[k], train[k])
+    for name in FIELDS + ("text",):
+        np.testing.assert_array_equal(again[name], train[name])
     reseeded = dataclasses.replace(TINY, name="tiny_seed8", seed=8)
     synthetic.build(reseeded, tmp_path)
     other = read(reseeded, tmp_path)

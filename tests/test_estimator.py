@@ -116,14 +116,14 @@ def test_an_architecture_registered_outside_emojax_trains(smoke_cfg, tmp_path, m
                 dim: int = 16
 
             def __init__(self, cfg, outputs_per_category, *, rngs):
-                self.k = outputs_per_category
+                self.outputs = outputs_per_category
                 self.embed = nnx.Embed(300, cfg.dim, rngs=rngs)
                 self.out = nnx.Linear(cfg.dim, 40 * outputs_per_category, rngs=rngs)
 
             def __call__(self, tokens, mask, *, deterministic=True):
                 w = mask.astype(jnp.float32)[..., None]
                 pooled = jnp.sum(self.embed(tokens) * w, -2) / jnp.maximum(jnp.sum(w, -2), 1.0)
-                return self.out(pooled).reshape(tokens.shape[0], 40, self.k)
+                return self.out(pooled).reshape(tokens.shape[0], 40, self.outputs)
     '''))
     monkeypatch.syspath_prepend(str(tmp_path))
     workdir = str(tmp_path / "run")

@@ -62,7 +62,7 @@ def test_argmax_labels_break_ties_at_random_and_mark_no_emotion():
 
 def test_identical_raters_agree_perfectly():
     # Distinct values per item, so that no tie leaves the argmax to chance.
-    one = jax.vmap(lambda k: jax.random.permutation(k, 40))(jax.random.split(jax.random.key(0), 50))
+    one = jax.vmap(lambda key: jax.random.permutation(key, 40))(jax.random.split(jax.random.key(0), 50))
     same = jnp.repeat(one[None], 3, axis=0)
     labels = study.argmax_labels(jax.random.key(1), same)
     assert float(study.label_kappa(labels)) == pytest.approx(1.0)
@@ -75,12 +75,12 @@ def test_the_study_can_reach_either_conclusion():
     only in how they use the scale (bias, gain): the label, blind to that, is more reliable;
     take the scale differences away and intensities are perfect again."""
     cfg = study.Config(num_items=400, n_bootstrap=10, num_panels=2)
-    k_items, k_panel = jax.random.split(jax.random.key(1))
+    key_items, key_panel = jax.random.split(jax.random.key(1))
 
     def measure(rater_cfg=None):
         world = study._world(cfg, temperature=0.1, rater_cfg=rater_cfg)
-        out, _ = study.measure(cfg, k_items, world, k_panel, study.FORMAT_STATS)
-        return {k: v["estimate"] for k, v in out.items()}
+        out, _ = study.measure(cfg, key_items, world, key_panel, study.FORMAT_STATS)
+        return {name: v["estimate"] for name, v in out.items()}
 
     calibrated = measure()
     assert calibrated["pooled_alpha"] > calibrated["label_kappa"]

@@ -15,20 +15,20 @@ def _normal(key, n, mean=1.0):
 
 def test_ci_contains_estimate_and_is_deterministic(key):
     data = _normal(key, 100)
-    k = jax.random.fold_in(key, 1)
-    ci = metrics.bootstrap_ci(jnp.mean, data, k, n_resamples=500)
+    key = jax.random.fold_in(key, 1)
+    ci = metrics.bootstrap_ci(jnp.mean, data, key, n_resamples=500)
     assert ci.low < ci.estimate < ci.high
     np.testing.assert_allclose(float(ci.estimate), float(jnp.mean(data)), rtol=1e-6)
-    again = metrics.bootstrap_ci(jnp.mean, data, k, n_resamples=500)
+    again = metrics.bootstrap_ci(jnp.mean, data, key, n_resamples=500)
     assert float(again.low) == float(ci.low) and float(again.high) == float(ci.high)
     other = metrics.bootstrap_ci(jnp.mean, data, jax.random.fold_in(key, 2), n_resamples=500)
     assert float(other.low) != float(ci.low)
 
 
 def test_ci_narrower_with_more_data(key):
-    k = jax.random.fold_in(key, 3)
-    small = metrics.bootstrap_ci(jnp.mean, _normal(key, 40), k, n_resamples=400)
-    large = metrics.bootstrap_ci(jnp.mean, _normal(key, 2000), k, n_resamples=400)
+    key = jax.random.fold_in(key, 3)
+    small = metrics.bootstrap_ci(jnp.mean, _normal(key, 40), key, n_resamples=400)
+    large = metrics.bootstrap_ci(jnp.mean, _normal(key, 2000), key, n_resamples=400)
     assert (large.high - large.low) < 0.5 * (small.high - small.low)
 
 
@@ -79,8 +79,8 @@ def test_coverage_of_mean_is_roughly_nominal(key):
     datasets = true_mean + jax.random.normal(kd, (repeats, n))
     keys = jax.random.split(kb, repeats)
 
-    def interval(d, k):
-        return metrics.bootstrap_ci(jnp.mean, d, k, n_resamples=200, level=0.95)
+    def interval(d, key):
+        return metrics.bootstrap_ci(jnp.mean, d, key, n_resamples=200, level=0.95)
 
     cis = jax.jit(jax.vmap(interval))(datasets, keys)
     covered = float(jnp.mean((cis.low <= true_mean) & (true_mean <= cis.high)))

@@ -1,6 +1,5 @@
 """Every notebook runs top to bottom on the smoke preset."""
 
-import os
 import pathlib
 
 import nbformat

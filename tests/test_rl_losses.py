@@ -218,8 +218,8 @@ def _trl_cases(configs, x):
 
 def test_matches_trl_compute_loss(trl):
     assert trl["versions"]["trl"] == "1.16.0"
-    x = {k: jnp.asarray(np.asarray(v, np.float32)) for k, v in trl["inputs"].items()
-         if k not in ("mask", "truncated")}
+    x = {name: jnp.asarray(np.asarray(v, np.float32)) for name, v in trl["inputs"].items()
+         if name not in ("mask", "truncated")}
     x["mask"] = jnp.asarray(trl["inputs"]["mask"])
     x["truncated"] = jnp.asarray(trl["inputs"]["truncated"])
     cases = trl["loss_cases"]
@@ -246,15 +246,15 @@ B, T, D, V = 8, 6, 5, 7
 @pytest.fixture(scope="module")
 def batch():
     """A tiny linear 'policy' over fixed features and sampled tokens."""
-    k = jax.random.split(jax.random.key(3), 8)
-    feats = jax.random.normal(k[0], (B, T, D))
-    tokens = jax.random.randint(k[1], (B, T), 0, V)
-    w = jax.random.normal(k[2], (D, V)) * 0.5
-    w_old = w + 0.3 * jax.random.normal(k[3], (D, V))
-    w_ref = w + 0.3 * jax.random.normal(k[4], (D, V))
+    keys = jax.random.split(jax.random.key(3), 8)
+    feats = jax.random.normal(keys[0], (B, T, D))
+    tokens = jax.random.randint(keys[1], (B, T), 0, V)
+    w = jax.random.normal(keys[2], (D, V)) * 0.5
+    w_old = w + 0.3 * jax.random.normal(keys[3], (D, V))
+    w_ref = w + 0.3 * jax.random.normal(keys[4], (D, V))
     lengths = jnp.array([6, 1, 4, 0, 6, 3, 5, 2])
     mask = (jnp.arange(T)[None, :] < lengths[:, None]).astype(jnp.float32)
-    adv = jax.random.normal(k[5], (B,))
+    adv = jax.random.normal(keys[5], (B,))
     truncated = jnp.array([False, False, True, False, False, False, True, False])
     old = _logp_entropy(w_old, feats, tokens)[0]
     ref = _logp_entropy(w_ref, feats, tokens)[0]
@@ -289,9 +289,9 @@ def _norm(b, loss_type):
                            max_completion_length=OPTIONS["max_completion_length"])
 
 
-def _micro_batches(b, k):
-    """The batch as k micro-batches stacked on a new leading axis."""
-    return {n: v.reshape((k, B // k) + v.shape[1:]) for n, v in b.items()}
+def _micro_batches(b, m):
+    """The batch as m micro-batches stacked on a new leading axis."""
+    return {n: v.reshape((m, B // m) + v.shape[1:]) for n, v in b.items()}
 
 
 LEVELS = ("token", "sequence")
@@ -299,10 +299,10 @@ LEVELS = ("token", "sequence")
 
 @jax.jit
 def _accumulated(w, b):
-    """Whole-batch and k = 2, 4 accumulated losses and gradients for every setting.
+    """Whole-batch and m = 2, 4 accumulated losses and gradients for every setting.
 
     Each micro-batch sees only its own rows and the whole-batch normaliser; ``vmap``
-    runs the k micro-batches side by side (as k devices or k accumulation steps
+    runs the m micro-batches side by side (as m devices or m accumulation steps
     would) and the results are summed. ``naive`` is TRL-style bnpo accumulation: each
     micro-batch normalised by itself, then averaged.
     """
@@ -311,11 +311,11 @@ def _accumulated(w, b):
         norm = _norm(b, loss_type)
         for level in LEVELS:
             res = {"whole": _micro_grad(w, b, None, loss_type, level)}
-            for k in (2, 4):
+            for m in (2, 4):
                 losses, grads = jax.vmap(
                     lambda m, lt=loss_type, lv=level: _micro_grad(w, m, norm, lt, lv)
-                )(_micro_batches(b, k))
-                res[f"k{k}"] = (jnp.sum(losses), jnp.sum(grads, axis=0))
+                )(_micro_batches(b, m))
+                res[f"k{m}"] = (jnp.sum(losses), jnp.sum(grads, axis=0))
             out[f"{loss_type}/{level}"] = res
     _, grads = jax.vmap(lambda m: _micro_grad(w, m, None, "bnpo", "token"))(_micro_batches(b, 2))
     out["naive"] = jnp.mean(grads, axis=0)
@@ -339,14 +339,14 @@ def _assert_rel(got, want, tol=1e-5):
 def test_accumulation_equals_whole_batch(accumulated, loss_type, level):
     res = accumulated[f"{loss_type}/{level}"]
     loss, grad = res["whole"]
-    for k in (2, 4):
-        acc_loss, acc_grad = res[f"k{k}"]
-        np.testing.assert_allclose(acc_loss, loss, rtol=1e-5, err_msg=f"k={k}")
+    for m in (2, 4):
+        acc_loss, acc_grad = res[f"k{m}"]
+        np.testing.assert_allclose(acc_loss, loss, rtol=1e-5, err_msg=f"k={m}")
         _assert_rel(acc_grad, grad)
 
 
 def test_per_micro_batch_normalisation_is_not_exact(accumulated):
-    """Why the whole-batch normaliser: TRL-style bnpo (micro-batch token mean / k) differs."""
+    """Why the whole-batch normaliser: TRL-style bnpo (micro-batch token mean / m) differs."""
     grad = accumulated["bnpo/token"]["whole"][1]
     naive = accumulated["naive"]
     assert float(jnp.max(jnp.abs(naive - grad))) > 1e-3 * float(jnp.max(jnp.abs(grad)))

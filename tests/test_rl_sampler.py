@@ -60,11 +60,11 @@ def _run(key=1, seed=0, **cfg) -> sampler.Rollout:
 
 
 def _end_token_midway(rollout: sampler.Rollout) -> tuple[int, int]:
-    """A token that row 0 first emits at a step k in [2, N-2], and k."""
+    """A token that row 0 first emits at a step t in [2, N-2], and t."""
     row = np.asarray(rollout.tokens[0, -N:])
-    for k in range(2, N - 1):
-        if row[k] not in row[:k]:
-            return int(row[k]), k
+    for t in range(2, N - 1):
+        if row[t] not in row[:t]:
+            return int(row[t]), t
     raise AssertionError(f"row 0 repeats itself: {row}")
 
 
@@ -73,9 +73,9 @@ def test_logprobs_match_teacher_forced_recompute(temperature, top_p):
     """Log-probs of the temperature-scaled, un-truncated distribution, as TRL recomputes them;
     prompts of four lengths and paddings; row 0 stops at an end token midway."""
     free = _run(temperature=temperature, top_p=top_p)
-    end, k = _end_token_midway(free)
+    end, t = _end_token_midway(free)
     rollout = _run(temperature=temperature, top_p=top_p, end_token=end)
-    assert rollout.ended[0] and rollout.completion_mask[0].sum() == k + 1
+    assert rollout.ended[0] and rollout.completion_mask[0].sum() == t + 1
     recomputed = _logprobs()(_model()[1], rollout.tokens, rollout.mask, temperature)
     np.testing.assert_allclose(recomputed, rollout.logprobs, atol=1e-5)
     assert np.all(np.asarray(rollout.logprobs)[np.asarray(rollout.completion_mask)] < 0)
@@ -117,7 +117,7 @@ def test_top_k_1_is_greedy():
         (2, 1.0, [0, 1]),
         (3, 0.8, [0, 1]),  # top-p on the renormalised top 3: 0.571, 0.857, 1.0
         (3, 0.9, [0, 1, 2]),
-        (9, 1.0, [0, 1, 2, 3, 4]),  # k beyond the vocabulary keeps all
+        (9, 1.0, [0, 1, 2, 3, 4]),  # top_k beyond the vocabulary keeps all
     ],
 )
 def test_filter_logits_on_a_hand_made_distribution(top_k, top_p, kept):
@@ -225,6 +225,6 @@ def test_categorical_draws_what_jax_random_categorical_draws():
     filtered (-inf) logits and exact ties."""
     logits = jax.random.normal(jax.random.key(0), (64, 50))
     logits = logits.at[:, ::3].set(-jnp.inf).at[0].set(0.0)  # row 0: all tied
-    for k in range(5):
-        key = jax.random.key(k)
+    for i in range(5):
+        key = jax.random.key(i)
         np.testing.assert_array_equal(sampler.categorical(key, logits), jax.random.categorical(key, logits, axis=-1))

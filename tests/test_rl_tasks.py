@@ -10,7 +10,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from emojax.rl import rewards
 from emojax.rl.tasks import make_task, need_reply, repeat_prompts, reverse, terminate, uniform_completions
 from emojax.world import acts, vocab
 from emojax.world import user as user_lib
@@ -76,7 +75,7 @@ def test_reverse_random_policy_matches_closed_form(rev):
 def test_reverse_vmaps_over_keys(rev):
     task = rev[0]
     keys = jax.random.split(jax.random.key(5), 3)
-    tokens, _, _ = jax.jit(jax.vmap(lambda k: task.sample_prompts(k, N_PROMPTS)))(keys)
+    tokens, _, _ = jax.jit(jax.vmap(lambda key: task.sample_prompts(key, N_PROMPTS)))(keys)
     assert tokens.shape == (3, N_PROMPTS, 9)
     np.testing.assert_array_equal(tokens[1], task.sample_prompts(keys[1], N_PROMPTS)[0])
 
@@ -236,7 +235,7 @@ def test_need_reply_vmaps_over_keys(need):
     keys = jax.random.split(jax.random.key(5), 3)
     # Tracing under vmap is the property checked here; compiling the batched world is slow
     # on CPU, and equality with unbatched sampling is checked on reverse.
-    out = jax.eval_shape(jax.vmap(lambda k: task.sample_prompts(k, 4)), keys)
+    out = jax.eval_shape(jax.vmap(lambda key: task.sample_prompts(key, 4)), keys)
     assert out[0].shape == (3, 4, task.prompt_len) and out[2].visible["said"].shape == (3, 4, 40)
 
 
@@ -264,7 +263,7 @@ def test_need_reply_slot_pointers_fill_in_what_the_prompt_shows():
     assert bool(jnp.all(completion[0] < task.vocab_size))
     # What a pointer stands for: the words the prompt shows.
     words = need_reply.pointer_words(jax.tree.map(lambda x: x[0], state.visible))
-    v = {k: np.asarray(x[0]) for k, x in state.visible.items()}
+    v = {name: np.asarray(x[0]) for name, x in state.visible.items()}
     q, f = need_reply.POINTER_ID, need_reply.FRAME_ID
     claim = vocab.decode(need_reply.expand(jnp.array([f["<inform>"], q["<their_claim>"]]), words))
     subject = vocab.FACT_SUBJECTS[int(v["fact"])]

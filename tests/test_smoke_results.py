@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from experiments import smoke_results
+from emojax.bench import smoke_results
 
 
 def test_normalise_drops_timings_and_run_paths_only():

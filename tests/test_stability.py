@@ -132,9 +132,9 @@ def test_smoke_run_writes_results_figures_and_table(smoke):
     assert set(on_disk["defaults"]["cells"]) == set(measure.CELLS)
     for cell in measure.CELLS:
         c = on_disk["defaults"]["cells"][cell]
-        for k in ("signal/retest_icc", "signal/inter_judge_icc", "rm/mean/seed_spearman", "rm/mean/gold_accuracy",
+        for name in ("signal/retest_icc", "signal/inter_judge_icc", "rm/mean/seed_spearman", "rm/mean/gold_accuracy",
                   "rm/worst/gold_accuracy", "rm/uncertainty/seed_spearman"):  # fmt: skip
-            assert c[k]["n"] == SMOKE.seeds and c[k]["lo"] <= c[k]["mean"] <= c[k]["hi"], (cell, k)
+            assert c[name]["n"] == SMOKE.seeds and c[name]["lo"] <= c[name]["mean"] <= c[name]["hi"], (cell, name)
     assert set(on_disk["predictions"]) == {f"P{i}" for i in range(1, 9)}
     assert all(v["held"] in (True, False) for v in on_disk["predictions"].values())  # all measured
     diag = on_disk["diagnostics"]

@@ -11,8 +11,8 @@ from emojax.world import affect, items, language, vocab
 
 def _emotions(key, n, cfg):
     keys = jax.random.split(key, n)
-    sit = jax.vmap(lambda k: affect.sample_situation(k, cfg))(keys)
-    return jax.vmap(lambda k, s: affect.construct(k, s, cfg))(jax.random.split(keys[0], n), sit)
+    sit = jax.vmap(lambda key: affect.sample_situation(key, cfg))(keys)
+    return jax.vmap(lambda key, s: affect.construct(key, s, cfg))(jax.random.split(keys[0], n), sit)
 
 
 def test_construct_is_sparse_bounded_and_deterministic(key):

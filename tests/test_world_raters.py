@@ -27,8 +27,8 @@ def test_perfect_raters_read_the_latent_scale(world):
     r = np.asarray(raters.rate(jax.random.key(1), world.intensities, panel, cfg))
     x = np.asarray(world.intensities)
     expected = np.where(x < cfg.zero_floor, 0, np.clip(np.round(x), 0, 7))
-    for k in range(cfg.num_raters):
-        np.testing.assert_array_equal(r[k], expected)
+    for i in range(cfg.num_raters):
+        np.testing.assert_array_equal(r[i], expected)
 
 
 def test_reask_redraws_noise_but_keeps_the_rater(world):

@@ -15,7 +15,7 @@ def truth():
 
 @pytest.fixture(scope="module")
 def users(truth):
-    return jax.vmap(lambda k: user.sample_user(k, truth, CFG))(jax.random.split(jax.random.key(1), 4000))
+    return jax.vmap(lambda key: user.sample_user(key, truth, CFG))(jax.random.split(jax.random.key(1), 4000))
 
 
 def _plan(**kw):
@@ -80,7 +80,7 @@ def test_parse_reads_acts_anywhere_in_a_sequence():
 
 def _react_all(users, reply, params, key=jax.random.key(7)):
     ks = jax.random.split(key, users.e.shape[0])
-    return jax.vmap(lambda k, u: user.react(k, u, reply, params, CFG))(ks, users)
+    return jax.vmap(lambda key, u: user.react(key, u, reply, params, CFG))(ks, users)
 
 
 def test_gold_does_not_read_the_emotion(users, truth):
@@ -93,7 +93,7 @@ def test_gold_does_not_read_the_emotion(users, truth):
     base = user.default_reaction()
     flattery_only = base._replace(need_act=jnp.zeros_like(base.need_act), flattery=jnp.float32(2.0), tone=jnp.float32(1.0))
     ks = jax.random.split(jax.random.key(5), n)
-    step = jax.vmap(lambda k, u, r, p: user.react(k, u, r, p, CFG), in_axes=(0, 0, 0, None))
+    step = jax.vmap(lambda key, u, r, p: user.react(key, u, r, p, CFG), in_axes=(0, 0, 0, None))
     (u_a, d_a), (u_b, d_b) = step(ks, users, first, base), step(ks, users, first, flattery_only)
     assert float(jnp.mean(jnp.abs(u_a.e - u_b.e))) > 1.0
     assert float(jnp.mean(jnp.any(u_a.state != u_b.state, axis=-1))) > 0.2

@@ -44,7 +44,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from emojax import taxonomy
+from emojax import config, taxonomy
 from emojax.bench import flops, timing, torch_peer
 from emojax.bench.timing import in_fresh_process, in_this_process
 from emojax.models import embedding_heads as eh
@@ -267,3 +267,13 @@ def table(result: dict) -> str:
     if result["quick"]:
         lines.append("quick mode: tiny sizes and 3 steps, a smoke test, not a measurement")
     return "\n".join(lines)
+
+
+def main(args) -> dict:
+    """Run the benchmark for parsed ``experiments.bench estimator`` arguments; print the table."""
+    result = run_estimator(quick=args.quick, min_time=args.min_time, min_steps=args.min_steps,
+                           torch_peer_enabled=not args.no_torch, isolate=not args.same_process)
+    config.write_json(args.out, result)
+    print(table(result))
+    print(f"[bench] -> {args.out}")
+    return result

@@ -32,8 +32,8 @@ def text_transformer_forward_flops(cfg: TextTransformer.Config, outputs_per_cate
 
     Per block and token: the Q, K, V and output projections ``4 * 2 d^2``; the attention
     scores ``Q K^T`` and the weighted sum ``A V``, ``2 * 2 T d`` (all heads together); the
-    MLP ``2 * 2 d m``. After pooling, once per example: ``2 d h`` (hidden) and ``2 h 40 k``
-    (output).
+    MLP ``2 * 2 d m``. After pooling, once per example: ``2 d h`` (hidden) and ``2 h 40 o``
+    (output, o = ``outputs_per_category``).
     """
     t = cfg.max_len if seq_len is None else seq_len
     d, m = cfg.d_model, cfg.mlp_dim

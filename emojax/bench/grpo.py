@@ -205,7 +205,7 @@ def bench_emojax(
 
         return jax.lax.scan(body, (params, opt_state), batches)
 
-    rollout_fn = jax.jit(per_seed(lambda p, k: rollouts(p, k)), **jit_kw)
+    rollout_fn = jax.jit(per_seed(lambda p, key: rollouts(p, key)), **jit_kw)
     update_fn = jax.jit(per_seed(lambda p, o, r, b: updates(p, o, r, b)), **jit_kw)
     sample_times, sample_first = _time_calls(lambda: box.update(batches=jax.block_until_ready(rollout_fn(params, key))),
                                              calls, cpu=cpu["sample"])
@@ -224,7 +224,7 @@ def bench_emojax(
         "sample_s_median": float(np.median(per(sample_times))),
         "update_s_median": float(np.median(per(update_times))),
         "step_s": per(step_times), "sample_s": per(sample_times), "update_s": per(update_times),
-        **{f"{k}_cpu_s_median": float(np.median(per(v))) for k, v in cpu.items()},
+        **{f"{name}_cpu_s_median": float(np.median(per(v))) for name, v in cpu.items()},
         "steps_per_call": chunk, "calls_timed": calls,
         "first_call_s": {"run_chunk": step_first, "rollout": sample_first, "update": update_first},
         "update_flops": seeds * count["train"],
@@ -394,7 +394,7 @@ def comparisons(configs: dict, seeds_entry: dict, trl: dict, seeds: int) -> dict
     ratios = {}
     for name, peer in trl.items():
         ours = configs[name]
-        ratios[name] = {f"{k}_speedup": peer[f"{k}_s_median"] / ours[f"{k}_s_median"] for k in ("step", "sample", "update")}
+        ratios[name] = {f"{part}_speedup": peer[f"{part}_s_median"] / ours[f"{part}_s_median"] for part in ("step", "sample", "update")}
     out = {"speedup": ratios}
     if "2x64" in trl:
         trl_seq = seeds * trl["2x64"]["step_s_median"]
@@ -456,7 +456,7 @@ def table(result: dict) -> str:
         f"{'entry':<22} {'step ms':>9} {'sample ms':>9} {'update ms':>9} {'upd GF/s':>8} {'%peak':>6} {'tok/s':>8} "
         f"{'RSS MiB':>8}",
     ]
-    seeds_key = next(k for k in result if k.startswith("seeds") and k.endswith("_2x64"))
+    seeds_key = next(name for name in result if name.startswith("seeds") and name.endswith("_2x64"))
     rows = [(f"emojax {name}", e) for name, e in result["configs"].items()]
     for name, e in result.get("trl", {}).get("configs", {}).items():
         rows.append((f"trl {name}", e))

@@ -126,9 +126,9 @@ def bench_trl_grpo(
         lengths: list[float] = []
         generate = trainer._generate_and_score_completions
 
-        def timed_generate(*a, **k):
+        def timed_generate(*a, **kw):
             t0 = time.perf_counter()
-            out = generate(*a, **k)
+            out = generate(*a, **kw)
             marks["sample"].append(time.perf_counter() - t0)
             lengths.append(float(out["completion_mask"].sum(dim=1).float().mean()))
             return out

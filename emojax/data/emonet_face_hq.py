@@ -121,10 +121,10 @@ def parse_annotations(text: str) -> dict[str, float]:
     if not isinstance(node, ast.Dict):
         raise _Bad("malformed_annotations", f"is a {type(node).__name__} expression, not a dict literal: {_clip(s)}")
     out: dict[str, float] = {}
-    for k, v in zip(node.keys, node.values):
-        if not (isinstance(k, ast.Constant) and isinstance(k.value, str)):
-            raise _Bad("malformed_annotations", f"has a key that is not a string ({_clip(ast.unparse(k) if k else '**')})")
-        key = k.value
+    for node_key, v in zip(node.keys, node.values):
+        if not (isinstance(node_key, ast.Constant) and isinstance(node_key.value, str)):
+            raise _Bad("malformed_annotations", f"has a key that is not a string ({_clip(ast.unparse(node_key) if node_key else '**')})")
+        key = node_key.value
         if key.startswith(EXTRA_PREFIX):
             continue
         emotion = key.rsplit("|", 1)[-1].strip()
@@ -268,7 +268,7 @@ def parse(manual_dir: str, cfg: EmonetFaceHqConfig, bad: BadRows) -> Parsed:
         try:
             values = parse_annotations(rec["annotations"])
             if not human and any(s in annotator for s in TIMES_7):
-                values = {k: v * 7.0 for k, v in values.items()}
+                values = {name: v * 7.0 for name, v in values.items()}
             _check_values(values, human)
         except _Bad as b:
             bad.report(hq, "annotations", b.kind, b.problem, line=line)
@@ -331,7 +331,7 @@ def parse(manual_dir: str, cfg: EmonetFaceHqConfig, bad: BadRows) -> Parsed:
         "model_annotators": models,
         "model_annotators_times_7": [m for m in models if any(s in m for s in TIMES_7)],
         "split_sizes": {s: len(v) for s, v in splits.items()},
-        "raters_per_image": {str(k): per_image[k] for k in sorted(per_image)},
+        "raters_per_image": {str(name): per_image[name] for name in sorted(per_image)},
         "counts": {
             "rows_read": stats["rows_read"],
             "human_rows": stats["human_rows"],

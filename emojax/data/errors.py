@@ -94,7 +94,7 @@ class BadRows:
         """``{"policy", "counts" (every kind, 0 where none), "total", "first"}`` for the dataset metadata."""
         return {
             "policy": self.policy,
-            "counts": {k: int(self.counts.get(k, 0)) for k in KINDS},
+            "counts": {kind: int(self.counts.get(kind, 0)) for kind in KINDS},
             "total": int(sum(self.counts.values())),
             "first": dict(self.first),
         }

@@ -244,7 +244,7 @@ def parse(manual_dir: str, cfg: GoemotionsRawConfig, bad: BadRows) -> Parsed:
         "categories": list(taxonomy.CATEGORIES),
         "covered_categories": [c for c, m in zip(taxonomy.CATEGORIES, cover) if m],
         "goemotions_labels": list(LABELS),
-        "mapping": {k: list(v) for k, v in taxonomy.GOEMOTIONS_TO_EMONET.items()},
+        "mapping": {name: list(v) for name, v in taxonomy.GOEMOTIONS_TO_EMONET.items()},
         "input": "tokens",
         "max_len": cfg.max_len,
         "vocab_size": tokenizer_lib.vocab_size(tok, offset),
@@ -254,7 +254,7 @@ def parse(manual_dir: str, cfg: GoemotionsRawConfig, bad: BadRows) -> Parsed:
         "missing_marker": MISSING,
         "very_unclear": cfg.very_unclear,
         "split_sizes": {s: len(v) for s, v in splits.items()},
-        "raters_per_comment": {str(k): per_comment[k] for k in sorted(per_comment)},
+        "raters_per_comment": {str(name): per_comment[name] for name in sorted(per_comment)},
         "counts": {
             "files": [os.path.basename(p) for p in files],
             "rows_read": stats["rows_read"],

@@ -85,7 +85,7 @@ def declared_dtypes(source: Any) -> dict[str, np.dtype]:
 
 def _prepare(example: Mapping[str, Any], *, dtypes: Mapping[str, np.dtype], keep_text: bool) -> dict[str, Any]:
     return {
-        k: np.asarray(v, dtype=dtypes.get(k)) if k in dtypes else v
-        for k, v in example.items()
-        if keep_text or k != TEXT
+        name: np.asarray(v, dtype=dtypes.get(name)) if name in dtypes else v
+        for name, v in example.items()
+        if keep_text or name != TEXT
     }

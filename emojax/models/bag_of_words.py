@@ -33,12 +33,12 @@ class BagOfWords(nnx.Module):
             config.require(self, "vocab_size", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
 
     def __init__(self, cfg: Config, outputs_per_category: int, *, rngs: nnx.Rngs):
-        self.k = outputs_per_category
+        self.outputs = outputs_per_category
         self.out = nnx.Linear(cfg.vocab_size, taxonomy.NUM_CATEGORIES * outputs_per_category, rngs=rngs)
 
     def __call__(self, tokens: jax.Array, mask: jax.Array, *, deterministic: bool = True) -> jax.Array:
-        """tokens, mask [B, T] -> raw outputs [B, 40, k] (``deterministic`` unused: no dropout)."""
+        """tokens, mask [B, T] -> raw outputs [B, 40, outputs] (``deterministic`` unused: no dropout)."""
         del deterministic
         counts = jnp.sum(jax.nn.one_hot(tokens, self.out.in_features) * mask[..., None].astype(jnp.float32), axis=-2)
         raw = self.out(counts)
-        return raw.reshape(raw.shape[:-1] + (taxonomy.NUM_CATEGORIES, self.k))
+        return raw.reshape(raw.shape[:-1] + (taxonomy.NUM_CATEGORIES, self.outputs))

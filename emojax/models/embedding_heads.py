@@ -80,7 +80,7 @@ def world_embedding(tokens: jax.Array, mask: jax.Array, dim: int = 1152) -> jax.
 class EmbeddingHeads(nnx.Module):
     @dataclasses.dataclass(frozen=True)
     class Config:
-        """Defaults follow Empathic Insight Face: 1152 -> 128 -> 32 -> k per emotion."""
+        """Defaults follow Empathic Insight Face: 1152 -> 128 -> 32 -> outputs per emotion."""
 
         input: str = "tokens"  # "tokens" (world embedding) or "embedding" (precomputed)
         embed_dim: int = 1152
@@ -108,7 +108,7 @@ class EmbeddingHeads(nnx.Module):
         return inputs.astype(jnp.float32)
 
     def __call__(self, inputs: jax.Array, mask: jax.Array | None = None, *, deterministic: bool = True) -> jax.Array:
-        """inputs [B, T] tokens (or [B, D] embeddings) -> raw outputs [B, 40, k]."""
+        """inputs [B, T] tokens (or [B, D] embeddings) -> raw outputs [B, 40, outputs]."""
         x = self.embed(inputs, mask)
         # Feature-major [40, e, B] throughout; per head h the same function as
         # a = x @ W0[h].T + b0[h]; a = drop(relu(a)) @ W[h].T + b[h] for the later layers.

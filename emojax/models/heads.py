@@ -1,6 +1,6 @@
 """Output heads: how raw per-category outputs become intensities, and their losses.
 
-An architecture emits ``raw`` of shape ``[batch, 40, k]``; the head fixes ``k`` and turns
+An architecture emits ``raw`` of shape ``[batch, 40, outputs]``; the head fixes ``outputs`` and turns
 ``raw`` into intensities on [0, 7] (``predict``) and into a loss against targets
 ``[batch, 40]`` on [0, 7] (``loss``). Every loss takes a ``mask`` ([40] or [batch, 40]) so
 that datasets covering only some categories train only those.
@@ -130,7 +130,7 @@ def _single_loss(raw, target, mask):
 class Head(NamedTuple):
     name: str
     outputs_per_category: int
-    predict: object  # raw [..., 40, k] -> [..., 40] latent scale, absent as 0
+    predict: object  # raw [..., 40, outputs] -> [..., 40] latent scale, absent as 0
     loss: object  # (raw, target [..., 40], mask) -> scalar
     value: object  # raw -> [..., 40] smooth latent-scale intensity (no absent rounding)
     ratings: object  # raw -> [..., 40] on the raters' scale

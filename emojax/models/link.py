@@ -34,7 +34,7 @@ preset's schedule the subtlest categories never arrive: Fatigue's absent items w
 read as 0.
 
 Implementation: :class:`Linked` wraps any registered architecture and appends the offsets
-to its raw outputs ``[batch, 40, k]`` as channel ``k`` (see
+to its raw outputs ``[batch, 40, outputs]`` as one more channel (see
 :data:`emojax.models.heads.LINK_CHANNELS`), so heads stay pure functions of ``raw`` and
 architectures know nothing of the link.
 """

@@ -3,7 +3,7 @@
 An *architecture* is an ``nnx.Module`` class with a nested ``Config`` dataclass. The trainer
 builds it as ``cls(config, outputs_per_category, rngs=nnx.Rngs(params=..., dropout=...))``
 (:func:`emojax.train.loop.build_model`) and calls it as ``model(tokens, mask, deterministic=...)
--> [batch, 40, k]``, where ``k`` is ``outputs_per_category``: the raw outputs per category
+-> [batch, 40, outputs]``, where ``outputs`` is ``outputs_per_category``: the raw outputs per category
 that the chosen head needs.
 
 The built-in architectures register themselves when :mod:`emojax.models` is imported (its

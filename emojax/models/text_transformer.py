@@ -1,7 +1,7 @@
 """``text_transformer``: a token encoder with a masked-mean pooled representation.
 
 Pre-LayerNorm transformer blocks over learned token and position embeddings; the pooled
-vector feeds a small MLP that emits ``[batch, 40, k]`` raw outputs for the chosen head.
+vector feeds a small MLP that emits ``[batch, 40, outputs]`` raw outputs for the chosen head.
 Context matters in the world's language ("i am not hopeful", "oh great i am so
 victorious", "my friend was furious"), which a bag of words cannot read and attention can.
 """
@@ -57,7 +57,7 @@ class TextTransformer(nnx.Module):
 
     def __init__(self, cfg: Config, outputs_per_category: int, *, rngs: nnx.Rngs):
         self.cfg = cfg
-        self.k = outputs_per_category
+        self.outputs = outputs_per_category
         self.embed = nnx.Embed(cfg.vocab_size, cfg.d_model, rngs=rngs)
         self.pos = nnx.Param(0.02 * jax.random.normal(rngs.params(), (cfg.max_len, cfg.d_model)))
         self.blocks = nnx.List([Block(cfg.d_model, cfg.num_heads, cfg.mlp_dim, cfg.dropout, rngs=rngs) for _ in range(cfg.num_layers)])
@@ -66,7 +66,7 @@ class TextTransformer(nnx.Module):
         self.out = nnx.Linear(cfg.hidden, taxonomy.NUM_CATEGORIES * outputs_per_category, rngs=rngs)
 
     def __call__(self, tokens: jax.Array, mask: jax.Array, *, deterministic: bool = True) -> jax.Array:
-        """tokens, mask [B, T] -> raw outputs [B, 40, k]."""
+        """tokens, mask [B, T] -> raw outputs [B, 40, outputs]."""
         t = tokens.shape[-1]
         x = self.embed(tokens) + self.pos[...][None, :t, :]
         attn_mask = nnx.make_attention_mask(mask, mask)
@@ -76,4 +76,4 @@ class TextTransformer(nnx.Module):
         w = mask.astype(x.dtype)[..., None]
         pooled = jnp.sum(x * w, axis=-2) / jnp.maximum(jnp.sum(w, axis=-2), 1.0)
         raw = self.out(jax.nn.gelu(self.hidden(pooled)))
-        return raw.reshape(raw.shape[:-1] + (taxonomy.NUM_CATEGORIES, self.k))
+        return raw.reshape(raw.shape[:-1] + (taxonomy.NUM_CATEGORIES, self.outputs))

@@ -202,12 +202,12 @@ def make_train(
     update = make_update(cfg, graphdef, tx, n_new)
 
     def init(key: jax.Array) -> TrainState:
-        k_params, k_run = jax.random.split(raw_key(key))
-        params = policy.init(pcfg, k_params)[1]
+        key_params, key_run = jax.random.split(raw_key(key))
+        params = policy.init(pcfg, key_params)[1]
         zero = jnp.zeros((), jnp.int32)
         # A copy, so that params and the reference are distinct buffers (donation).
         ref = jax.tree.map(jnp.copy, params) if cfg.beta > 0 else None
-        return TrainState(params, tx.init(params), ref, k_run, zero, zero, zero, zero, zero)
+        return TrainState(params, tx.init(params), ref, key_run, zero, zero, zero, zero, zero)
 
     def step(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
         batch, metrics, samples = rollout(state.params, jax.random.fold_in(state.key, state.step))

@@ -132,8 +132,8 @@ def _check_learner(cfg: GRPOConfig, learner: Learner) -> None:
 
 def _rows(cfg: GRPOConfig, metrics: dict[str, np.ndarray], start: int, step_time: float):
     """One log row per step: means over seeds, counters summed, per-seed rewards."""
-    k = metrics["reward"].shape[1]
-    for i in range(k):
+    num_seeds = metrics["reward"].shape[1]
+    for i in range(num_seeds):
         row = {}
         for name, v in metrics.items():
             if name == "samples":
@@ -156,8 +156,8 @@ def _token_text(tokens: np.ndarray) -> str:
 
 
 def _completions(cfg: GRPOConfig, samples, step: int, decode: Callable) -> list[dict]:
-    """Readable rows from the chunk's last step: ``samples`` leaves ``[seeds, steps, k, ...]``."""
-    last = jax.tree.map(lambda x: np.asarray(x)[:, -1], samples)  # [seeds, k, ...]
+    """Readable rows from the chunk's last step: ``samples`` leaves ``[seeds, steps, logged, ...]``."""
+    last = jax.tree.map(lambda x: np.asarray(x)[:, -1], samples)  # [seeds, logged, ...]
     out = []
     for j, seed in enumerate(cfg.seeds):
         for r in range(last.reward.shape[1]):
@@ -214,10 +214,10 @@ def train(
     """
     learner = learner or make_train(cfg, task, reward_fn=reward_fn, mesh=mesh)
     _check_learner(cfg, learner)
-    k = cfg.checkpoint_every
+    chunk = cfg.checkpoint_every
     end = cfg.steps if stop_after_steps is None else min(cfg.steps, stop_after_steps)
-    if end % k:
-        raise ValueError(f"stop_after_steps={stop_after_steps} is not a multiple of checkpoint_every={k}")
+    if end % chunk:
+        raise ValueError(f"stop_after_steps={stop_after_steps} is not a multiple of checkpoint_every={chunk}")
     decode = decode or getattr(task, "decode", None) or _token_text
     primary = jax.process_index() == 0
     mngr = checkpoint.manager(workdir, cfg.keep_checkpoints)
@@ -246,21 +246,21 @@ def train(
                 worst = int(np.max(_host(state.rollbacks)))
                 if worst > cfg.max_rollbacks:
                     raise RuntimeError(f"a seed needed {worst} rollbacks (max_rollbacks={cfg.max_rollbacks}); "
-                                       f"bad streaks at steps {step + 1}..{step + k}: giving up")
+                                       f"bad streaks at steps {step + 1}..{step + chunk}: giving up")
                 seeds = [s for s, b in zip(cfg.seeds, bad, strict=True) if b]
                 logging.warning("GRPO: seeds %s skipped %d updates in a row within steps %d..%d; rolled back to "
-                                "step %d with a fresh key", seeds, cfg.max_bad_steps, step + 1, step + k, step)
+                                "step %d with a fresh key", seeds, cfg.max_bad_steps, step + 1, step + chunk, step)
                 continue
             if sum(learner.traces.values()) > traces and tracker is not None:
                 tracker.summary({"compile_and_first_chunk_s": seconds})
             if tracker is not None:
-                for s, row in _rows(cfg, metrics, step, seconds / k):
+                for s, row in _rows(cfg, metrics, step, seconds / chunk):
                     tracker.log(s, row)
             for name, value in metrics.items():
                 if name != "samples":
                     history.setdefault(name, []).append(value.T)
-            history.setdefault("step_time", []).append(np.full((k, cfg.num_seeds), seconds / k))
-            step += k
+            history.setdefault("step_time", []).append(np.full((chunk, cfg.num_seeds), seconds / chunk))
+            step += chunk
             checkpoint.save(mngr, step, state, {"step": step, "seeds": list(cfg.seeds)})
             if primary and cfg.log_completions:
                 _write_completions(workdir, _completions(cfg, metrics["samples"], step, decode))

@@ -55,7 +55,7 @@ def check_visible(value: Any, path: str = "extras") -> None:
     leaves and other objects end the walk.
     """
     if isinstance(value, Mapping):
-        items = [(str(k), v) for k, v in value.items()]
+        items = [(str(name), v) for name, v in value.items()]
     elif isinstance(value, tuple) and hasattr(value, "_fields"):
         items = [(f, getattr(value, f)) for f in value._fields]
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -58,11 +58,11 @@ class Batch(NamedTuple):
 class Samples(NamedTuple):
     """A few completions to show a person: one per group, from the first groups."""
 
-    prompt_tokens: jax.Array  # [k, P]
-    prompt_mask: jax.Array  # [k, P]
-    completion_tokens: jax.Array  # [k, N]
-    completion_mask: jax.Array  # [k, N]
-    reward: jax.Array  # [k]
+    prompt_tokens: jax.Array  # [logged, P]
+    prompt_mask: jax.Array  # [logged, P]
+    completion_tokens: jax.Array  # [logged, N]
+    completion_mask: jax.Array  # [logged, N]
+    reward: jax.Array  # [logged]
 
 
 def _nanmean(x: jax.Array) -> jax.Array:
@@ -83,9 +83,9 @@ def _completion_metrics(completion_mask: jax.Array, ended: jax.Array) -> dict[st
     }
 
 
-def _sample_rows(num_groups: int, group_size: int, k: int) -> jax.Array:
-    """Row indices of ``k`` completions, the first of each group, then the second, ..."""
-    i = jnp.arange(k)
+def _sample_rows(num_groups: int, group_size: int, logged: int) -> jax.Array:
+    """Row indices of ``logged`` completions, the first of each group, then the second, ..."""
+    i = jnp.arange(logged)
     return (i % num_groups) * group_size + (i // num_groups) % group_size
 
 
@@ -109,13 +109,13 @@ def make_rollout(
         splits the batch over a device mesh; the identity by default.
     """
     groups, g = cfg.sampled_prompts, cfg.group_size
-    k = cfg.log_completions
+    logged = cfg.log_completions
 
     def rollout(params: nnx.State, key: jax.Array):
-        k_prompts, k_sample = jax.random.split(key)
-        prompts = task.sample_prompts(k_prompts, groups)
+        key_prompts, key_sample = jax.random.split(key)
+        prompts = task.sample_prompts(key_prompts, groups)
         tokens, mask, state = constrain(repeat_prompts(prompts, g))
-        out = sampler.sample(graphdef, params, k_sample, tokens, mask, sampler_cfg,
+        out = sampler.sample(graphdef, params, key_sample, tokens, mask, sampler_cfg,
                              shared_prompt=g if cfg.share_prompt else 1)
         base = from_rollout(out, tokens, mask)
         obs = task.observe(tokens, mask, state, base.completion_tokens, base.completion_mask, base.truncated)
@@ -143,7 +143,7 @@ def make_rollout(
             batch = batch._replace(completion_mask=batch.completion_mask & valid[:, None])
             metrics["dynamic_sampling/dropped_groups"] = sel.num_dropped
             metrics["dynamic_sampling/short_groups"] = sel.num_short
-        rows = _sample_rows(groups, g, k)
+        rows = _sample_rows(groups, g, logged)
         p = tokens.shape[1]
         samples = Samples(tokens[rows], mask[rows], out.tokens[rows, p:], out.completion_mask[rows], total[rows])
         return batch, metrics, samples

@@ -164,7 +164,7 @@ def run(cfg: Config, workdir: str, progress: bool = True) -> dict:
 
 
 def _public(point: dict) -> dict:
-    return {k: v for k, v in point.items() if k != "samples"}
+    return {name: v for name, v in point.items() if name != "samples"}
 
 
 def _find(points: list[dict], negation: float, irony: float) -> dict | None:

@@ -210,11 +210,11 @@ def bounds(task: tasks.Task, num_prompts: int = 2048, repeats: int = 8, reward_f
     The random policy is drawn ``repeats`` times (one completion per prompt each time);
     ``random_reward_se`` is the standard error of their mean.
     """
-    k_prompts, k_opt, k_rand = jax.random.split(jax.random.key(BOUND_KEY), 3)
-    prompts = task.sample_prompts(k_prompts, num_prompts)
-    optimum = float(task.optimum_reward(k_opt, prompts, reward_fn))
-    draws = np.array([float(task.random_policy_reward(k, prompts, reward_fn))
-                      for k in jax.random.split(k_rand, repeats)])  # fmt: skip
+    key_prompts, key_opt, key_rand = jax.random.split(jax.random.key(BOUND_KEY), 3)
+    prompts = task.sample_prompts(key_prompts, num_prompts)
+    optimum = float(task.optimum_reward(key_opt, prompts, reward_fn))
+    draws = np.array([float(task.random_policy_reward(key, prompts, reward_fn))
+                      for key in jax.random.split(key_rand, repeats)])  # fmt: skip
     se = float(np.std(draws, ddof=1) / np.sqrt(repeats)) if repeats > 1 else float("nan")
     return {"optimum_reward": optimum, "random_reward": float(np.mean(draws)), "random_reward_se": se,
             "bound_prompts": num_prompts, "random_repeats": repeats}

@@ -230,16 +230,16 @@ def measure(
     per_stat: dict[str, list] = {name: [] for name in stats}
     entropy, active = [], []
     for p in range(cfg.num_panels):
-        k_items, k_labels, k_boot = jax.random.split(jax.random.fold_in(key, p), 3)
+        key_items, key_labels, key_boot = jax.random.split(jax.random.fold_in(key, p), 3)
         panel = raters.sample_panel(jax.random.fold_in(panel_key, p), world.raters)
-        it = items.sample_items(k_items, cfg.num_items, world, panel=panel)
-        labels = argmax_labels(k_labels, it.ratings)
+        it = items.sample_items(key_items, cfg.num_items, world, panel=panel)
+        labels = argmax_labels(key_labels, it.ratings)
         entropy.append(float(jnp.mean(affect.blend_entropy(it.intensities))))
         active.append(float(jnp.mean(jnp.sum(it.intensities > 0, axis=-1))))
         for i, (name, fn) in enumerate(stats.items()):
-            per_stat[name].append(_samples(fn, (labels, it.ratings), jax.random.fold_in(k_boot, i), cfg.n_bootstrap))
-    k_pool = jax.random.fold_in(key, 10_000)
-    pooled = {name: _pool(v, jax.random.fold_in(k_pool, i)) for i, (name, v) in enumerate(per_stat.items())}
+            per_stat[name].append(_samples(fn, (labels, it.ratings), jax.random.fold_in(key_boot, i), cfg.n_bootstrap))
+    key_pool = jax.random.fold_in(key, 10_000)
+    pooled = {name: _pool(v, jax.random.fold_in(key_pool, i)) for i, (name, v) in enumerate(per_stat.items())}
     return pooled, {"blend_entropy": float(np.mean(entropy)), "active_categories": float(np.mean(active))}
 
 
@@ -248,14 +248,14 @@ def compare_formats(
 ) -> dict:
     """Label vs intensity agreement, overall and (if asked) per category, with CIs."""
     # One pass over panels and items; per-category statistics come after the overall ones.
-    extra = {f"category/{k}": fn for k, fn in PER_CATEGORY_STATS.items()} if per_category else {}
+    extra = {f"category/{name}": fn for name, fn in PER_CATEGORY_STATS.items()} if per_category else {}
     pooled, info = measure(cfg, key, world, panel_key, {**FORMAT_STATS, **extra})
-    overall = {k: pooled[k] for k in FORMAT_STATS}
+    overall = {name: pooled[name] for name in FORMAT_STATS}
     if not per_category:
         return {**info, **overall}
-    per_cat = {k: pooled[f"category/{k}"] for k in PER_CATEGORY_STATS}
+    per_cat = {name: pooled[f"category/{name}"] for name in PER_CATEGORY_STATS}
     per_category = {
-        c: {name: {k: v[k][i] for k in ("estimate", "low", "high")} for name, v in per_cat.items()}
+        c: {name: {name: v[name][i] for name in ("estimate", "low", "high")} for name, v in per_cat.items()}
         for i, c in enumerate(taxonomy.CATEGORIES)
     }
     return {**info, **overall, "per_category": per_category}
@@ -301,12 +301,12 @@ def score_predictions(blend: list[dict], noisy: dict, idio: list[dict]) -> dict:
     """Each committed prediction (docs/predictions/label_vs_intensity.md), held or failed,
     with the numbers it rests on. ``noisy`` shares items and raters with ``blend[0]``."""
     lo, hi = blend[0], blend[-1]
-    est = lambda d, k: d[k]["estimate"]  # noqa: E731
+    est = lambda d, name: d[name]["estimate"]  # noqa: E731
     intensity = ("pooled_alpha", "pooled_icc", "mean_category_alpha")
     d_kappa = abs(est(hi, "label_kappa") - est(lo, "label_kappa"))
     d_alpha = abs(est(hi, "pooled_alpha") - est(lo, "pooled_alpha"))
     d_icc = abs(est(hi, "pooled_icc") - est(lo, "pooled_icc"))
-    drop = {k: est(lo, k) - est(noisy, k) for k in ("label_kappa", *intensity)}
+    drop = {name: est(lo, name) - est(noisy, name) for name in ("label_kappa", *intensity)}
     i_lo, i_hi = idio[0], idio[-1]
     return {
         "P1_label_kappa_falls_with_blend": {
@@ -327,10 +327,10 @@ def score_predictions(blend: list[dict], noisy: dict, idio: list[dict]) -> dict:
         },
         "P5_noisy_raters_reverse_the_headline": {
             "held": bool(
-                all(drop[k] > drop["label_kappa"] for k in intensity)
-                and all(est(noisy, "label_kappa") > est(noisy, k) for k in intensity)
+                all(drop[name] > drop["label_kappa"] for name in intensity)
+                and all(est(noisy, "label_kappa") > est(noisy, name) for name in intensity)
             ),
-            "drop": drop, "noisy": {k: noisy[k] for k in ("label_kappa", *intensity)},
+            "drop": drop, "noisy": {name: noisy[name] for name in ("label_kappa", *intensity)},
         },
         "P6_idiosyncratic_scales_label_at_or_above_intensity_at_low_blend": {
             "held": bool(est(i_lo, "label_kappa") >= max(est(i_lo, "pooled_alpha"), est(i_lo, "pooled_icc"))),
@@ -356,21 +356,21 @@ def run(cfg: Config, workdir: str | None = None) -> dict[str, Any]:
     files)."""
     del workdir
     root = jax.random.key(cfg.seed)
-    k_panel, k_idio_panel, k_cal, k_noise, k_blend, k_idio = jax.random.split(root, 6)
+    key_panel, key_idio_panel, key_cal, key_noise, key_blend, key_idio = jax.random.split(root, 6)
     temps = sorted(cfg.blend_temperatures)
     blend, idio = [], []
     for i, t in enumerate(temps):
         ends = i in (0, len(temps) - 1)  # per-category figures at the lowest and highest blend
-        row = compare_formats(cfg, jax.random.fold_in(k_blend, i), _world(cfg, temperature=t), k_panel, per_category=ends)
+        row = compare_formats(cfg, jax.random.fold_in(key_blend, i), _world(cfg, temperature=t), key_panel, per_category=ends)
         blend.append({"blend_temperature": t, **row})
         world = _world(cfg, temperature=t, rater_cfg=cfg.idiosyncratic_raters)
-        idio.append({"blend_temperature": t, **compare_formats(cfg, jax.random.fold_in(k_idio, i), world, k_idio_panel, per_category=False)})
+        idio.append({"blend_temperature": t, **compare_formats(cfg, jax.random.fold_in(key_idio, i), world, key_idio_panel, per_category=False)})
     # The noisy condition: the lowest blend level's items and raters, noisier perception.
-    noisy, info = measure(cfg, jax.random.fold_in(k_blend, 0), _world(cfg, temperature=temps[0], noise=cfg.noisy_scale), k_panel, FORMAT_STATS)
+    noisy, info = measure(cfg, jax.random.fold_in(key_blend, 0), _world(cfg, temperature=temps[0], noise=cfg.noisy_scale), key_panel, FORMAT_STATS)
     noisy = {"noise_scale": cfg.noisy_scale, "blend_temperature": temps[0], **info, **noisy}
-    knob = sweep_noise(cfg, k_noise, k_panel)
-    knob_means = [k["mean_category_alpha"]["estimate"] for k in knob]
-    cal = calibrate(cfg, k_cal, k_panel)
+    knob = sweep_noise(cfg, key_noise, key_panel)
+    knob_means = [point["mean_category_alpha"]["estimate"] for point in knob]
+    cal = calibrate(cfg, key_cal, key_panel)
     return {
         "config": config.to_dict(cfg),
         "calibration": cal,
@@ -430,5 +430,5 @@ def results_table(results: dict) -> str:
     rows += [f"**noisy raters** (noise_scale {n['noise_scale']:g}, T {n['blend_temperature']:g}): label kappa "
              f"{f(n['label_kappa'])}, pooled alpha {f(n['pooled_alpha'])}, mean category alpha {f(n['mean_category_alpha'])}", ""]
     rows += ["| prediction | verdict |", "|---|---|"]
-    rows += [f"| {k} | {'held' if v['held'] else 'failed'} |" for k, v in results["predictions"].items()]
+    rows += [f"| {name} | {'held' if v['held'] else 'failed'} |" for name, v in results["predictions"].items()]
     return "\n".join(rows)

@@ -80,7 +80,7 @@ def knob_figure(results: dict):
     """Mean per-category alpha as the rater-noise knob turns."""
     knob = results["noise_knob"]
     fig, ax = plt.subplots(figsize=(6, 4))
-    _errorbar(ax, [k["noise_scale"] for k in knob], [k["mean_category_alpha"] for k in knob], "mean per-category alpha")
+    _errorbar(ax, [point["noise_scale"] for point in knob], [point["mean_category_alpha"] for point in knob], "mean per-category alpha")
     ax.axhline(0.14, color="grey", ls=":", label="0.14 (EmoNet-Voice level)")
     ax.axhline(0.6, color="grey", ls="--", label="0.6")
     ax.set_xlabel("raters.noise_scale")

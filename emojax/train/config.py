@@ -120,7 +120,7 @@ def choose(cfg: TrainConfig, *, model: str | None = None, data: str | None = Non
     so another architecture starts from its defaults, unless ``keep_model_config`` (the user
     set ``model_config`` too).
     """
-    changes = {k: v for k, v in (("model", model), ("data", data), ("manual_dir", manual_dir)) if v is not None}
+    changes = {name: v for name, v in (("model", model), ("data", data), ("manual_dir", manual_dir)) if v is not None}
     if model is None and data in ARCHITECTURE:
         changes["model"] = ARCHITECTURE[data]
     if changes.get("model", cfg.model) != cfg.model and not keep_model_config:

@@ -55,10 +55,10 @@ def synthetic_config(cfg: TrainConfig) -> data_lib.SyntheticConfig:
     unknown = sorted(set(cfg.data_config) - set(params))
     if unknown:
         raise ValueError(f"data_config: {unknown} are not fields of the simulated dataset {cfg.data!r}; expected some of {sorted(params)}")
-    changed = {k: v for k, v in sorted(cfg.data_config.items()) if v != params[k]}
+    changed = {name: v for name, v in sorted(cfg.data_config.items()) if v != params[name]}
     if not changed:
         return base
-    suffix = "-".join(f"{k}{v}" for k, v in changed.items())
+    suffix = "-".join(f"{name}{v}" for name, v in changed.items())
     custom = dataclasses.replace(base, name=f"{base.name}-{suffix}", description=f"{base.description} Changed: {changed}.", **changed)
     same = [c for c in configs.values() if c.params() == custom.params()]
     return same[0] if same else custom
@@ -110,7 +110,7 @@ MISSING = -1  # a rater slot (or a category) with no rating
 
 def as_arrays(batch: dict) -> dict:
     """The numeric fields a step needs, as numpy arrays."""
-    return {k: np.asarray(batch[k]) for k in FIELDS if k in batch}
+    return {name: np.asarray(batch[name]) for name in FIELDS if name in batch}
 
 
 def read_all(source, batch_size: int = 512, limit: int | None = None) -> dict:
@@ -118,7 +118,7 @@ def read_all(source, batch_size: int = 512, limit: int | None = None) -> dict:
     ds = data_lib.batches(source, batch_size=batch_size, seed=0, shuffle=False, drop_remainder=False)
     n = len(source) if limit is None else min(limit, len(source))
     parts = [as_arrays(ds[i]) for i in range(-(-n // batch_size))]
-    return {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
+    return {name: np.concatenate([p[name] for p in parts])[:n] for name in parts[0]}
 
 
 def model_inputs(batch: dict):

@@ -50,15 +50,15 @@ def run(cfg: TrainConfig, workdir: str, *, stop_after_steps: int | None = None, 
             return None
         key = jax.random.key(cfg.seed)
         model_eval = _evaluate(built, test, jax.random.fold_in(key, 0), cfg.n_bootstrap)
-        results = {k: model_eval[k] for k in evaluate.MAIN_KEYS}
-        results |= {f"{k}_ci": model_eval[f"{k}_ci"] for k in evaluate.MAIN_KEYS}
+        results = {name: model_eval[name] for name in evaluate.MAIN_KEYS}
+        results |= {f"{name}_ci": model_eval[f"{name}_ci"] for name in evaluate.MAIN_KEYS}
         results["model"] = model_eval
         results["config"] = record
         if cfg.baselines:
             results["baselines"] = _baselines(cfg, train_src, test, key, progress)
             for name, b in results["baselines"].items():
                 results[f"baseline_{name}_spearman_mean"] = b["spearman_mean"]
-        tracker.summary({k: results[k] for k in evaluate.MAIN_KEYS})
+        tracker.summary({name: results[name] for name in evaluate.MAIN_KEYS})
     config_lib.write_json(os.path.join(workdir, "eval.json"), results)
     return results
 

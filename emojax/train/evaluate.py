@@ -72,7 +72,7 @@ def _qwk_columns(a, b):
 def kappa_model(pred, rated, latent, ratings):
     """[40] QWK of the model's levels (raters' scale) against each rater, averaged over raters."""
     levels = metrics.to_levels(rated)
-    per_rater = jnp.stack([_qwk_columns(levels, ratings[:, k]) for k in range(ratings.shape[1])])
+    per_rater = jnp.stack([_qwk_columns(levels, ratings[:, r]) for r in range(ratings.shape[1])])
     return jnp.nanmean(per_rater, axis=0)
 
 

@@ -172,17 +172,17 @@ def fit(
         window.append(metrics)
         done = step + 1
         if done % cfg.log_every == 0 or done == end:
-            means = {k: float(jnp.mean(jnp.stack([m[k] for m in window]))) for k in window[0]}
+            means = {name: float(jnp.mean(jnp.stack([m[name] for m in window]))) for name in window[0]}
             means["examples_per_s"] = len(window) * cfg.batch_size / (time.perf_counter() - t0)
             means["learning_rate"] = float(schedule(cfg, steps)(step))
             if tracker is not None:
-                tracker.log(done, {f"{tag}{k}": v for k, v in means.items()})
+                tracker.log(done, {f"{tag}{name}": v for name, v in means.items()})
             bar.set_postfix(loss=f"{means['loss']:.4f}")
             window, t0 = [], time.perf_counter()
         if on_eval is not None and (done % cfg.eval_every == 0 or done == steps):
             row = on_eval(done, built._replace(state=state), tracker)
             if tracker is not None and row:
-                tracker.log(done, {f"{tag}{k}": v for k, v in row.items()})
+                tracker.log(done, {f"{tag}{name}": v for name, v in row.items()})
         if mngr is not None and (done % cfg.checkpoint_every == 0 or done == end):
             checkpoint.save(mngr, done, state, {"step": done, "data_seed": cfg.seed, "data_position": done})
     bar.close()

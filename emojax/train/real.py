@@ -65,10 +65,10 @@ def resolve(cfg: TrainConfig, meta: dict) -> TrainConfig:
     else:
         sizes = {"vocab_size": int(meta["vocab_size"])}
     mc = dict(cfg.model_config)
-    for k, v in sizes.items():
-        if k in mc and not (mc[k] == v or (k in ("vocab_size", "max_len") and isinstance(mc[k], int) and mc[k] > v)):
-            raise ValueError(f"model_config.{k}={mc[k]!r} does not fit --data {cfg.data}, which needs {v!r}")
-        mc.setdefault(k, v)
+    for name, v in sizes.items():
+        if name in mc and not (mc[name] == v or (name in ("vocab_size", "max_len") and isinstance(mc[name], int) and mc[name] > v)):
+            raise ValueError(f"model_config.{name}={mc[name]!r} does not fit --data {cfg.data}, which needs {v!r}")
+        mc.setdefault(name, v)
     return dataclasses.replace(cfg, model_config=mc)
 
 
@@ -104,8 +104,8 @@ def run(cfg: TrainConfig, workdir: str, *, stop_after_steps: int | None = None, 
             return None
         key = jax.random.key(cfg.seed)
         model_eval = _evaluate(built, inputs, test["ratings"], covered, jax.random.fold_in(key, 0), cfg.n_bootstrap, predictors)
-        results = {k: model_eval[k] for k in evaluate.MAIN_KEYS}
-        results |= {f"{k}_ci": model_eval[f"{k}_ci"] for k in evaluate.MAIN_KEYS}
+        results = {name: model_eval[name] for name in evaluate.MAIN_KEYS}
+        results |= {f"{name}_ci": model_eval[f"{name}_ci"] for name in evaluate.MAIN_KEYS}
         results["model"] = model_eval
         results["covered_categories"] = covered
         results["dataset"] = dataset
@@ -116,7 +116,7 @@ def run(cfg: TrainConfig, workdir: str, *, stop_after_steps: int | None = None, 
                 results[f"baseline_{name}_spearman_mean"] = b["spearman_mean"]
         if "model_ratings" in test and test["model_ratings"].shape[1]:
             results["model_annotators"] = _annotators(meta["model_annotators"], test, covered)
-        tracker.summary({k: results[k] for k in evaluate.MAIN_KEYS})
+        tracker.summary({name: results[name] for name in evaluate.MAIN_KEYS})
     config_lib.write_json(os.path.join(workdir, "eval.json"), results)
     return results
 

@@ -75,11 +75,11 @@ def _value_token(v):
 
 def render_reply(key: jax.Array, plan: ReplyPlan, max_len: int = 64) -> jax.Array:
     """Tokens [max_len] of a reply that performs ``plan``'s acts in a random order."""
-    k_word, k_order = jax.random.split(key)
+    key_word, key_order = jax.random.split(key)
     c = language._clause
     ids = lambda xs: jnp.asarray(vocab.ids(xs))  # noqa: E731
     emotion = jnp.asarray(vocab.emotion_word_ids())[
-        plan.reflect, jax.random.randint(k_word, (), 0, vocab.WORDS_PER_CATEGORY)
+        plan.reflect, jax.random.randint(key_word, (), 0, vocab.WORDS_PER_CATEGORY)
     ]
     subject = ids(vocab.FACT_SUBJECTS)
     clauses = jnp.stack([
@@ -95,7 +95,7 @@ def render_reply(key: jax.Array, plan: ReplyPlan, max_len: int = 64) -> jax.Arra
     if max_len < NUM_ACTS * language.CLAUSE_WIDTH + 1:
         raise ValueError(f"render_reply: max_len must be >= {NUM_ACTS * language.CLAUSE_WIDTH + 1}, got {max_len}")
     clauses = jnp.where(plan.acts[:, None], clauses, vocab.PAD_ID)
-    clauses = clauses[jax.random.permutation(k_order, NUM_ACTS)]
+    clauses = clauses[jax.random.permutation(key_order, NUM_ACTS)]
     return language.compact(clauses.reshape(-1), max_len)
 
 

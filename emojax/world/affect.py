@@ -106,13 +106,13 @@ def sample_concepts(key: jax.Array, cfg: AffectConfig) -> jax.Array:
 
 def sample_situation(key: jax.Array, cfg: AffectConfig) -> Situation:
     """Core affect spread over the unit disc, a fresh repertoire and a uniform context."""
-    k_u, k_c = jax.random.split(key)
-    u = jax.random.uniform(k_u, (3,))
+    key_u, key_c = jax.random.split(key)
+    u = jax.random.uniform(key_u, (3,))
     radius = jnp.sqrt(0.05 + 0.95 * u[0])
     angle = 2 * jnp.pi * u[1]
     affect = radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)])
     context = jnp.minimum((u[2] * NUM_CONTEXTS).astype(jnp.int32), NUM_CONTEXTS - 1)
-    return Situation(affect, sample_concepts(k_c, cfg), context)
+    return Situation(affect, sample_concepts(key_c, cfg), context)
 
 
 def category_scores(situation: Situation, cfg: AffectConfig) -> jax.Array:

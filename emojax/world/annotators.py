@@ -130,18 +130,18 @@ def sample_respondents(key: jax.Array, n: int, num_annotators: int, cfg: Annotat
 
     ``shares`` ([4], default ``cfg.shares``) may be a traced array, so a sweep over the
     mixture compiles once."""
-    k_mix, k_type, k_taste, k_common, k_cue, k_item_cue, k_own = jax.random.split(key, 7)
+    key_mix, key_type, key_taste, key_common, key_cue, key_item_cue, key_own = jax.random.split(key, 7)
     mean = jnp.asarray(cfg.shares if shares is None else shares, jnp.float32)
-    shares = jax.random.dirichlet(k_mix, jnp.maximum(cfg.item_concentration * mean, 1e-6), (n,))
+    shares = jax.random.dirichlet(key_mix, jnp.maximum(cfg.item_concentration * mean, 1e-6), (n,))
     shares = jnp.where(mean > 0, shares, 0.0)
-    types = jax.random.categorical(k_type, jnp.log(shares)[:, None, :], shape=(n, num_annotators))
+    types = jax.random.categorical(key_type, jnp.log(shares)[:, None, :], shape=(n, num_annotators))
     c = cfg.taste_correlation
-    taste = jnp.sqrt(c) * jax.random.normal(k_common, (n, 1)) + jnp.sqrt(1 - c) * jax.random.normal(
-        k_taste, (n, num_annotators))
+    taste = jnp.sqrt(c) * jax.random.normal(key_common, (n, 1)) + jnp.sqrt(1 - c) * jax.random.normal(
+        key_taste, (n, num_annotators))
     log_rates = jnp.log(jnp.asarray(cfg.cue_rates))
-    item_cues = jax.random.categorical(k_item_cue, log_rates, shape=(n, 1, 2))
-    own_cues = jax.random.categorical(k_cue, log_rates, shape=(n, num_annotators, 2))
-    own = jax.random.bernoulli(k_own, cfg.own_cue_rate, (n, num_annotators, 1))
+    item_cues = jax.random.categorical(key_item_cue, log_rates, shape=(n, 1, 2))
+    own_cues = jax.random.categorical(key_cue, log_rates, shape=(n, num_annotators, 2))
+    own = jax.random.bernoulli(key_own, cfg.own_cue_rate, (n, num_annotators, 1))
     cues = jnp.where(own, own_cues, item_cues)
     return Respondents(types.astype(jnp.int32), taste, cues.astype(jnp.int32), shares)
 
@@ -186,15 +186,15 @@ def ask(
       cfg: the annotators' configuration.
       abstain: offer "no preference".
     """
-    k_noise, k_coin, k_abstain = jax.random.split(key, 3)
+    key_noise, key_coin, key_abstain = jax.random.split(key, 3)
     shape = resp.types.shape
-    noise = cfg.ask_sd * jax.random.normal(k_noise, shape)
+    noise = cfg.ask_sd * jax.random.normal(key_noise, shape)
     taste = cfg.taste_sd * resp.taste
     genuine = pair.gold[:, None] + taste + noise
     artifact = pair.informative[:, None] + taste + noise
     cue = jnp.take_along_axis(resp.cues, frame.wording[..., None], axis=-1)[..., 0]
     constructed = pair.gold[:, None] + taste + cfg.frame_strength * _cue_sign(cue, pair, frame.a_first)
-    coin = jax.random.normal(k_coin, shape)
+    coin = jax.random.normal(key_coin, shape)
     s = cfg.scale_points
     gain = cfg.strength_gain
     latent = jnp.stack([gain * genuine, s * coin / 2.0, gain * constructed, gain * artifact], axis=-1)
@@ -202,7 +202,7 @@ def ask(
     binary = jnp.where(v >= 0, 1, -1)
     graded = jnp.clip(jnp.round(v), -s, s)
     graded = jnp.where(graded == 0, binary, graded)  # a forced choice: no 0 unless abstaining
-    abstains = abstain & (resp.types == NON_ATTITUDE) & jax.random.bernoulli(k_abstain, cfg.abstain_rate, shape)
+    abstains = abstain & (resp.types == NON_ATTITUDE) & jax.random.bernoulli(key_abstain, cfg.abstain_rate, shape)
     binary = jnp.where(abstains, ABSTAIN, binary)
     graded = jnp.where(abstains, ABSTAIN, graded)
     return Answers(binary.astype(jnp.int32), graded.astype(jnp.int32))

@@ -59,30 +59,30 @@ class BehaviourConfig:
 
 def sample_plan(key: jax.Array, user: User, truth: jax.Array, cfg: BehaviourConfig) -> acts_lib.ReplyPlan:
     """One candidate reply's plan for ``user`` in a world with facts ``truth``."""
-    k_acts, k_pick, k_att, k_refl, k_felt, k_true, k_topic, k_other, k_sol, k_comp = jax.random.split(key, 10)
+    key_acts, key_pick, key_att, key_refl, key_felt, key_true, key_topic, key_other, key_sol, key_comp = jax.random.split(key, 10)
     rates = jnp.asarray(cfg.act_rates, jnp.float32)
-    chosen = jax.random.bernoulli(k_acts, rates)
-    fallback = jax.nn.one_hot(jax.random.categorical(k_pick, jnp.log(rates)), acts_lib.NUM_ACTS) > 0
+    chosen = jax.random.bernoulli(key_acts, rates)
+    fallback = jax.nn.one_hot(jax.random.categorical(key_pick, jnp.log(rates)), acts_lib.NUM_ACTS) > 0
     chosen = jnp.where(jnp.any(chosen), chosen, fallback)
 
     felt_logits = jnp.where(user.felt, 0.0, -jnp.inf)
-    felt_pick = jax.random.categorical(k_felt, jnp.where(jnp.any(user.felt), felt_logits, 0.0))
-    any_pick = jax.random.randint(k_refl, (), 0, taxonomy.NUM_CATEGORIES)
-    attuned = jax.random.bernoulli(k_att, cfg.attuned_rate) & jnp.any(user.felt)
-    truthful = jax.random.bernoulli(k_true, cfg.truthful_rate)
-    on_topic = jax.random.bernoulli(k_topic, cfg.on_topic_rate)
-    other_topic = jax.random.randint(k_other, (), 0, acts_lib.NUM_TOPICS)
+    felt_pick = jax.random.categorical(key_felt, jnp.where(jnp.any(user.felt), felt_logits, 0.0))
+    any_pick = jax.random.randint(key_refl, (), 0, taxonomy.NUM_CATEGORIES)
+    attuned = jax.random.bernoulli(key_att, cfg.attuned_rate) & jnp.any(user.felt)
+    truthful = jax.random.bernoulli(key_true, cfg.truthful_rate)
+    on_topic = jax.random.bernoulli(key_topic, cfg.on_topic_rate)
+    other_topic = jax.random.randint(key_other, (), 0, acts_lib.NUM_TOPICS)
     belief = user.beliefs[user.fact]
     return acts_lib.ReplyPlan(
         acts=chosen,
         reflect=jnp.where(attuned, felt_pick, any_pick).astype(jnp.int32),
         topic=jnp.where(on_topic, user.topic, other_topic).astype(jnp.int32),
-        solution=jax.random.randint(k_sol, (), 0, len(vocab.SOLUTIONS)),
+        solution=jax.random.randint(key_sol, (), 0, len(vocab.SOLUTIONS)),
         fact=user.fact,
         fact_value=jnp.where(truthful, truth[user.fact], belief).astype(jnp.int32),
         agree_fact=user.fact,
         agree_value=belief.astype(jnp.int32),
-        compliment=jax.random.randint(k_comp, (), 0, len(vocab.FLATTERY)),
+        compliment=jax.random.randint(key_comp, (), 0, len(vocab.FLATTERY)),
     )
 
 

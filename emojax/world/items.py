@@ -35,11 +35,11 @@ class Items(NamedTuple):
 
 
 def _one(key: jax.Array, cfg: ItemsConfig):
-    k_sit, k_build, k_topic, k_say = jax.random.split(key, 4)
-    situation = affect.sample_situation(k_sit, cfg.affect)
-    x = affect.construct(k_build, situation, cfg.affect)
-    topic = jax.random.randint(k_topic, (), 0, acts.NUM_TOPICS)
-    return language.render(k_say, x, topic, cfg.language), x, topic, situation.context
+    key_sit, key_build, key_topic, key_say = jax.random.split(key, 4)
+    situation = affect.sample_situation(key_sit, cfg.affect)
+    x = affect.construct(key_build, situation, cfg.affect)
+    topic = jax.random.randint(key_topic, (), 0, acts.NUM_TOPICS)
+    return language.render(key_say, x, topic, cfg.language), x, topic, situation.context
 
 
 def sample_items(key: jax.Array, n: int, cfg: ItemsConfig, panel: raters.RaterPanel | None = None) -> Items:
@@ -58,11 +58,11 @@ def sample_items(key: jax.Array, n: int, cfg: ItemsConfig, panel: raters.RaterPa
 
 @functools.partial(jax.jit, static_argnames=("n",))
 def _sample_items(key, n, cfg, panel):
-    k_items, k_panel, k_rate = jax.random.split(key, 3)
+    key_items, key_panel, key_rate = jax.random.split(key, 3)
     tokens, x, topic, context = jax.lax.map(
-        lambda k: _one(k, cfg), jax.random.split(k_items, n), batch_size=min(n, 1024)
+        lambda key: _one(key, cfg), jax.random.split(key_items, n), batch_size=min(n, 1024)
     )
     if panel is None:
-        panel = raters.sample_panel(k_panel, cfg.raters)
-    ratings = raters.rate(k_rate, x, panel, cfg.raters)
+        panel = raters.sample_panel(key_panel, cfg.raters)
+    ratings = raters.rate(key_rate, x, panel, cfg.raters)
     return Items(tokens, x, ratings, topic.astype(jnp.int32), context.astype(jnp.int32))

@@ -107,10 +107,10 @@ def render(
     shuffled in with the rest.
     """
     # All randomness is drawn in three calls: few PRNG ops keep compile time low.
-    k_u, k_z, k_order = jax.random.split(key, 3)
+    key_u, key_z, key_order = jax.random.split(key, 3)
     n = cfg.max_feelings
-    u = jax.random.uniform(k_u, (n + 2, 5))
-    z = jax.random.normal(k_z, (n + 1,))
+    u = jax.random.uniform(key_u, (n + 2, 5))
+    z = jax.random.normal(key_z, (n + 1,))
     va = jnp.asarray(taxonomy.valence_arousal())
     opposite = jnp.asarray(opposite_category())
     top_val, top_cat = jax.lax.top_k(intensities, n)
@@ -140,7 +140,7 @@ def render(
         clauses = jnp.concatenate([clauses, extra.astype(clauses.dtype)], axis=0)
         if clauses.size + 1 > cfg.max_len:
             raise ValueError(f"render: max_len={cfg.max_len} cannot hold {clauses.shape[0]} clauses")
-    clauses = clauses[jax.random.permutation(k_order, clauses.shape[0])]
+    clauses = clauses[jax.random.permutation(key_order, clauses.shape[0])]
     return compact(clauses.reshape(-1), cfg.max_len)
 
 

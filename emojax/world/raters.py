@@ -78,13 +78,13 @@ class RaterPanel(NamedTuple):
 
 
 def sample_panel(key: jax.Array, cfg: RaterConfig) -> RaterPanel:
-    k_b, k_g, k_i = jax.random.split(key, 3)
+    key_b, key_g, key_i = jax.random.split(key, 3)
     k = cfg.num_raters
-    bias = cfg.bias_sd * jax.random.normal(k_b, (k,))
-    gain = jnp.exp(cfg.gain_sd * jax.random.normal(k_g, (k,)))
+    bias = cfg.bias_sd * jax.random.normal(key_b, (k,))
+    gain = jnp.exp(cfg.gain_sd * jax.random.normal(key_g, (k,)))
     # Beta with mean inattentive_share and concentration 10: raters differ in diligence.
     s = jnp.asarray(cfg.inattentive_share, jnp.float32)
-    draw = jax.random.beta(k_i, 10 * jnp.maximum(s, 1e-6), 10 * (1 - s), (k,))
+    draw = jax.random.beta(key_i, 10 * jnp.maximum(s, 1e-6), 10 * (1 - s), (k,))
     inattention = jnp.where(s > 0, draw, 0.0)
     return RaterPanel(bias, gain, inattention)
 
@@ -113,19 +113,19 @@ def rate(
     """
     _check_inputs(latent, panel, cfg)
     n = latent.shape[0]
-    k_noise, k_att, k_other, k_first = jax.random.split(key, 4)
+    key_noise, key_att, key_other, key_first = jax.random.split(key, 4)
     if first_item is None:
-        first_item = jax.random.randint(k_first, (cfg.num_raters,), 0, n)
+        first_item = jax.random.randint(key_first, (cfg.num_raters,), 0, n)
     anchor = jnp.max(latent[first_item], axis=-1)  # [K]
     mid = taxonomy.MAX_INTENSITY / 2
     shift = panel.bias - cfg.anchor_strength * (anchor - mid) / mid  # [K]
 
-    attends = ~jax.random.bernoulli(k_att, panel.inattention[:, None], (cfg.num_raters, n))
-    other = jax.random.randint(k_other, (cfg.num_raters, n), 0, n)
+    attends = ~jax.random.bernoulli(key_att, panel.inattention[:, None], (cfg.num_raters, n))
+    other = jax.random.randint(key_other, (cfg.num_raters, n), 0, n)
     seen = jnp.where(attends[..., None], latent[None, :, :], latent[other])
     d = category_difficulty(cfg)[None, None, :]
     sd = cfg.noise_scale * cfg.base_sd * d * jnp.sqrt(cfg.absent_sd**2 + seen / taxonomy.MAX_INTENSITY)
-    noise = sd * jax.random.normal(k_noise, (cfg.num_raters, n, taxonomy.NUM_CATEGORIES))
+    noise = sd * jax.random.normal(key_noise, (cfg.num_raters, n, taxonomy.NUM_CATEGORIES))
     perceived = panel.gain[:, None, None] * seen + shift[:, None, None] + noise
     levels = jnp.clip(jnp.round(perceived), 0, taxonomy.NUM_LEVELS - 1)
     return jnp.where(perceived < cfg.zero_floor, 0, levels).astype(jnp.int32)

@@ -133,21 +133,21 @@ def _valence(e):
 
 def sample_user(key: jax.Array, truth: jax.Array, cfg: UserConfig) -> User:
     """A fresh user at the start of a conversation."""
-    k_p, k_n, k_t, k_f, k_b, k_s, k_c = jax.random.split(key, 7)
-    persona = jax.random.categorical(k_p, jnp.log(jnp.asarray(cfg.persona_mix)))
-    need = jax.random.categorical(k_n, jnp.log(jnp.asarray(cfg.need_mix)))
-    false = jax.random.bernoulli(k_b, cfg.false_belief_rate, truth.shape)
+    key_p, key_n, key_t, key_f, key_b, key_s, key_c = jax.random.split(key, 7)
+    persona = jax.random.categorical(key_p, jnp.log(jnp.asarray(cfg.persona_mix)))
+    need = jax.random.categorical(key_n, jnp.log(jnp.asarray(cfg.need_mix)))
+    false = jax.random.bernoulli(key_b, cfg.false_belief_rate, truth.shape)
     beliefs = jnp.where(false, -truth, truth)
-    base = affect.sample_situation(k_s, cfg.affect)
+    base = affect.sample_situation(key_s, cfg.affect)
     e = jnp.asarray(cfg.start_e, jnp.float32)
     core = jnp.stack([_valence(e), jnp.asarray(PERSONA_AROUSAL)[persona]])
     situation = base._replace(affect=core)
-    state = affect.construct(k_c, situation, cfg.affect)
+    state = affect.construct(key_c, situation, cfg.affect)
     return User(
         persona=persona.astype(jnp.int32),
         need=need.astype(jnp.int32),
-        topic=jax.random.randint(k_t, (), 0, acts_lib.NUM_TOPICS),
-        fact=jax.random.randint(k_f, (), 0, acts_lib.NUM_FACTS),
+        topic=jax.random.randint(key_t, (), 0, acts_lib.NUM_TOPICS),
+        fact=jax.random.randint(key_f, (), 0, acts_lib.NUM_FACTS),
         beliefs=beliefs,
         felt=state >= cfg.language.express_threshold,
         situation=situation,
@@ -216,14 +216,14 @@ def respond(key: jax.Array, user: User, signal: jax.Array, params: ReactionParam
     persona gain and loss, drift, noise, e clipped to [0, 100], valence following e and the
     40-dim state rebuilt by constructed emotion.
     """
-    k_noise, k_state = jax.random.split(key)
+    key_noise, key_state = jax.random.split(key)
     delta = params.scale * signal
     delta = jnp.where(delta > 0, delta * params.gain[user.persona], delta * params.loss[user.persona])
-    delta = delta + params.drift[user.persona] + params.noise_sd * jax.random.normal(k_noise)
+    delta = delta + params.drift[user.persona] + params.noise_sd * jax.random.normal(key_noise)
     e = jnp.clip(user.e + delta, 0.0, 100.0)
     valence = jnp.clip(
         user.situation.affect[0] + params.affect_coupling * (e - user.e) / 50.0, -1.0, 1.0
     )
     situation = user.situation._replace(affect=user.situation.affect.at[0].set(valence))
-    state = affect.construct(k_state, situation, cfg.affect)
+    state = affect.construct(key_state, situation, cfg.affect)
     return user._replace(situation=situation, state=state, e=e), e - user.e

@@ -140,8 +140,8 @@ def emotion_word_ids() -> np.ndarray:
 def emotion_word_category() -> np.ndarray:
     """[VOCAB_SIZE] category of each word, or -1 for words that name no emotion."""
     table = np.full(VOCAB_SIZE, -1, dtype=np.int32)
-    for k, ws in enumerate(EMOTION_WORDS):
-        table[ids(ws)] = k
+    for c, ws in enumerate(EMOTION_WORDS):
+        table[ids(ws)] = c
     return table
 
 

@@ -150,14 +150,14 @@ def _trl_loss(case: dict, x: dict[str, np.ndarray]) -> dict:
         inputs["old_per_token_logps"] = torch.tensor(x["old_logp"], dtype=f64)
     loss = grpo_trainer.GRPOTrainer._compute_loss(fake, None, inputs)
     grad_logp, grad_entropy = torch.autograd.grad(loss, (logp, entropy), allow_unused=True)
-    metrics = {k: v[0] for k, v in fake._metrics["train"].items()}
+    metrics = {name: v[0] for name, v in fake._metrics["train"].items()}
     zeros = np.zeros((BATCH, TIME))
     return {
         "config": case,
         "loss": loss.item(),
         "grad_logp": (zeros if grad_logp is None else grad_logp.numpy()).tolist(),
         "grad_entropy": (zeros if grad_entropy is None else grad_entropy.numpy()).tolist(),
-        "metrics": {k: (None if np.isnan(v) else v) for k, v in metrics.items()},
+        "metrics": {name: (None if np.isnan(v) else v) for name, v in metrics.items()},
     }
 
 
@@ -220,7 +220,7 @@ def _jsonable(x):
     if isinstance(x, list | tuple):
         return [_jsonable(v) for v in x]
     if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
+        return {name: _jsonable(v) for name, v in x.items()}
     return x
 
 
@@ -235,7 +235,7 @@ def main() -> None:
         "about": "TRL GRPO reference values from experiments/reference/trl_grpo_fixtures.py",
         "versions": {"trl": trl.__version__, "torch": torch.__version__},
         "seed": SEED,
-        "inputs": {k: v.tolist() for k, v in x.items()},
+        "inputs": {name: v.tolist() for name, v in x.items()},
         "loss_cases": [_trl_loss(case, x) for case in _loss_cases()],
         "rewards": rewards.tolist(),  # NaN -> null
         "advantage_cases": [

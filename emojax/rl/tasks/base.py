@@ -129,9 +129,9 @@ class Task(NamedTuple):
         prompt of ``prompts``; the standard error is at most ``(max - min) / (2 sqrt(n))``
         of the reward."""
 
-        def uniform(k, tokens, mask, state):
+        def uniform(key, tokens, mask, state):
             del mask, state
-            return uniform_completions(k, tokens.shape[0], self.vocab_size, self.max_new_tokens,
+            return uniform_completions(key, tokens.shape[0], self.vocab_size, self.max_new_tokens,
                                        self.end_token, self.pad_token)
 
         return self._mean_reward(key, prompts, uniform, reward_fn)

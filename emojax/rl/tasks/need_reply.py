@@ -129,9 +129,9 @@ def _static_slots() -> np.ndarray:
     return table
 
 
-def _shift(tokens: jax.Array, k: int) -> jax.Array:
-    """[T] the token ``k`` places later (pad past the end)."""
-    return jnp.concatenate([tokens, jnp.full((k,), vocab.PAD_ID, tokens.dtype)])[k:]
+def _shift(tokens: jax.Array, places: int) -> jax.Array:
+    """[T] the token ``places`` places later (pad past the end)."""
+    return jnp.concatenate([tokens, jnp.full((places,), vocab.PAD_ID, tokens.dtype)])[places:]
 
 
 def _said(prompt: jax.Array) -> jax.Array:
@@ -211,10 +211,10 @@ need_progress = register_reward("need_progress")(_per_reply(_progress))
 
 
 def _prompt(key: jax.Array, cfg: NeedReplyConfig):
-    k_truth, k_user, k_say = jax.random.split(key, 3)
-    truth = user_lib.sample_truth(k_truth)
-    u = user_lib.sample_user(k_user, truth, cfg.user)
-    said = user_lib.utterance(k_say, u, cfg.user)
+    key_truth, key_user, key_say = jax.random.split(key, 3)
+    truth = user_lib.sample_truth(key_truth)
+    u = user_lib.sample_user(key_user, truth, cfg.user)
+    said = user_lib.utterance(key_say, u, cfg.user)
     said = jnp.where(said == vocab.EOS_ID, vocab.PAD_ID, said)
     raw = jnp.concatenate([jnp.array([vocab.BOS_ID], jnp.int32), said, jnp.asarray(_phrase_table())[u.need]])
     tokens = raw[jnp.argsort(raw != vocab.PAD_ID, stable=True)]  # pads first, order kept
@@ -266,7 +266,7 @@ def make(cfg: NeedReplyConfig = NeedReplyConfig()) -> Task:
     def sample_prompts(key, n):
         # lax.map, not vmap: the same numbers, and the batched user and utterance take
         # XLA:CPU three times as long to compile.
-        return jax.lax.map(lambda k: _prompt(k, cfg), jax.random.split(key, n))
+        return jax.lax.map(lambda key: _prompt(key, cfg), jax.random.split(key, n))
 
     def observe(prompt_tokens, prompt_mask, state, completion, completion_mask, truncated):
         return Observation(prompt_tokens, prompt_mask, completion, completion_mask, truncated,
@@ -293,6 +293,6 @@ def make(cfg: NeedReplyConfig = NeedReplyConfig()) -> Task:
     return Task(
         name="need_reply", vocab_size=vocab_size, end_token=vocab.EOS_ID, pad_token=vocab.PAD_ID,
         prompt_len=1 + cfg.user.language.max_len + NEED_WIDTH, max_new_tokens=n_new,
-        reward=tuple((k, w) for k, w in weights if w), sample_prompts=jax.jit(sample_prompts, static_argnums=1),
+        reward=tuple((name, w) for name, w in weights if w), sample_prompts=jax.jit(sample_prompts, static_argnums=1),
         observe=observe, gold=jax.jit(gold_fn), optimal_completion=jax.jit(optimal_completion),
     )

@@ -125,7 +125,7 @@ def make(cfg: ReverseConfig = ReverseConfig()) -> Task:
                ("ended", cfg.ended_weight))
     return Task(
         name="reverse", vocab_size=cfg.num_symbols + FIRST_SYMBOL, end_token=END, pad_token=PAD,
-        prompt_len=length + 1, max_new_tokens=n_new, reward=tuple((k, w) for k, w in weights if w),
+        prompt_len=length + 1, max_new_tokens=n_new, reward=tuple((name, w) for name, w in weights if w),
         sample_prompts=jax.jit(sample_prompts, static_argnums=1), observe=observe, gold=jax.jit(gold),
         optimal_completion=jax.jit(optimal_completion),
     )

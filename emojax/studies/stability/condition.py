@@ -59,7 +59,7 @@ def measure_seed(key: jax.Array, items: Items, judgments: int, acfg: annotators.
             measure.ask_preference(ks[5], items, resp, annotators.swap(frame), acfg))  # fmt: skip
     panel = raters.sample_panel(ks[6], rcfg)
     first, other = jax.random.randint(ks[7], (2, rcfg.num_raters), 0, 3 * n)
-    emo = tuple(measure.rate_emotion(k, items, panel, rcfg, f) for k, f in zip(jax.random.split(ks[8], 3), (first, first, other)))
+    emo = tuple(measure.rate_emotion(key, items, panel, rcfg, f) for key, f in zip(jax.random.split(ks[8], 3), (first, first, other)))
     return Measurement(pref, emo, resp, panel)
 
 
@@ -77,14 +77,14 @@ def training_data(cell: str, items: Items, emo: measure.EmotionJudgments, pref: 
             p = (pref.binary > 0).astype(jnp.float32)
         else:
             p = (pref.graded.astype(jnp.float32) + scale_points) / (2 * scale_points)
-        k = keep.astype(jnp.float32)
-        count = jnp.sum(k, axis=1)
-        target = jnp.sum(p * k, axis=1) / jnp.maximum(count, 1)
+        kept = keep.astype(jnp.float32)
+        count = jnp.sum(kept, axis=1)
+        target = jnp.sum(p * kept, axis=1) / jnp.maximum(count, 1)
         return reward_models.Data(items.features, target, (count > 0).astype(jnp.float32)), "bt"
     values = emo.graded if cell.endswith("graded") else emo.binary  # [n, J, 2]
-    k = jnp.ones(values.shape[:2]) if keep is None else keep.astype(jnp.float32)
-    target = jnp.sum(values * k[..., None], axis=1) / jnp.maximum(jnp.sum(k, axis=1), 1)[:, None]  # [n, 2]
-    weight = jnp.broadcast_to((jnp.sum(k, axis=1) > 0).astype(jnp.float32)[:, None], target.shape)
+    kept = jnp.ones(values.shape[:2]) if keep is None else keep.astype(jnp.float32)
+    target = jnp.sum(values * kept[..., None], axis=1) / jnp.maximum(jnp.sum(kept, axis=1), 1)[:, None]  # [n, 2]
+    weight = jnp.broadcast_to((jnp.sum(kept, axis=1) > 0).astype(jnp.float32)[:, None], target.shape)
     x = items.features.reshape(-1, items.features.shape[-1])
     if cell.endswith("graded"):
         target = (target - jnp.mean(target)) / jnp.maximum(jnp.std(target), 1e-6)
@@ -166,14 +166,14 @@ def run_condition(key: jax.Array, train: Items, test: Items, *, seeds: int, judg
 
 @functools.partial(jax.jit, static_argnames=("seeds", "judgments", "reask_new_order", "cells", "predict"))
 def _run(key, train, test, acfg, rcfg, rm_cfg, shares, world, *, seeds, judgments, reask_new_order, cells, predict):
-    def one(k):
-        k_measure, k_rm, k_est = jax.random.split(k, 3)
-        m = measure_seed(k_measure, train, judgments, acfg, rcfg, reask_new_order, shares)
+    def one(key):
+        key_measure, key_rm, key_est = jax.random.split(key, 3)
+        m = measure_seed(key_measure, train, judgments, acfg, rcfg, reask_new_order, shares)
         if set(cells) & set(measure.ESTIMATOR_CELLS):
-            est = [measure.read_emotion(kk, train, predict, world, judgments) for kk in jax.random.split(k_est, 2)]
+            est = [measure.read_emotion(kk, train, predict, world, judgments) for kk in jax.random.split(key_est, 2)]
             est.append(est[1])  # no frame to swap: the "swap" is the re-ask, reported as NaN
         out = {}
-        for c, kc in zip(cells, jax.random.split(k_rm, len(cells))):
+        for c, kc in zip(cells, jax.random.split(key_rm, len(cells))):
             emo = est if c.startswith("estimator") else m.emo
             values = [measure.pair_values(c, e, p) for e, p in zip(emo, m.pref)]
             abstained = jnp.stack([p.binary == annotators.ABSTAIN for p in m.pref]) if c.startswith("preference") \
@@ -182,12 +182,12 @@ def _run(key, train, test, acfg, rcfg, rm_cfg, shares, world, *, seeds, judgment
             rewards, final_loss = reward_models.fit_predict(kc, data, test.features, rm_cfg, loss)
             sig = signals.signal_metrics(*values, abstained)
             if c.startswith("estimator"):
-                sig = {k: (jnp.full_like(v, jnp.nan) if k.startswith("cross_frame") else v) for k, v in sig.items()}
+                sig = {name: (jnp.full_like(v, jnp.nan) if name.startswith("cross_frame") else v) for name, v in sig.items()}
             out[c] = {"signal": sig, "rm": _score(rewards, loss, test, rm_cfg), "final_loss": jnp.mean(final_loss)}
             if c.endswith("graded") and not c.startswith("preference"):  # a regression: its calibration slope
-                k_test = jax.random.fold_in(kc, 1)
-                held = measure.read_emotion(k_test, test, predict, world, judgments) if c.startswith("estimator") \
-                    else measure.rate_emotion(k_test, test, m.panel, rcfg)  # fmt: skip
+                key_test = jax.random.fold_in(kc, 1)
+                held = measure.read_emotion(key_test, test, predict, world, judgments) if c.startswith("estimator") \
+                    else measure.rate_emotion(key_test, test, m.panel, rcfg)  # fmt: skip
                 train_target = jnp.mean(emo[0].graded, axis=1).reshape(-1)
                 out[c]["rm"]["mean"]["calibration_slope"] = calibration_slope(
                     jnp.mean(rewards, axis=0).reshape(-1), train_target, jnp.mean(held.graded, axis=1).reshape(-1))

@@ -77,8 +77,8 @@ def _run(key, train, test, acfg, rm_cfg, *, seeds, judgments, reasks, filter_rea
     n = train.need.shape[0]
     r_max = max(reasks)
 
-    def one(k):
-        ks = jax.random.split(k, 6)
+    def one(key):
+        ks = jax.random.split(key, 6)
         resp = annotators.sample_respondents(ks[0], n, judgments, acfg)
         frame = annotators.random_frame(ks[1], n, judgments)
         asks = jnp.stack([annotators.ask(kk, resp, train.pair, frame, acfg).binary

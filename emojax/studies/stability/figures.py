@@ -27,11 +27,11 @@ def _bars(ax, results, key, title):
 def cells_figure(results: dict[str, Any]):
     """Signal and reward-model stability and gold accuracy of the four cells (95% CIs)."""
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
-    for ax, (k, t) in zip(axes, (("signal/retest_icc", "signal: test-retest ICC"),
+    for ax, (name, t) in zip(axes, (("signal/retest_icc", "signal: test-retest ICC"),
                                  ("signal/inter_judge_icc", "signal: inter-judge ICC(2,1)"),
                                  ("rm/mean/seed_spearman", "reward model: seed-to-seed Spearman"),
                                  ("rm/mean/gold_accuracy", "reward model: gold accuracy"))):  # fmt: skip
-        _bars(ax, results, k, t)
+        _bars(ax, results, name, t)
     fig.tight_layout()
     return fig
 

@@ -21,7 +21,7 @@ def _row_verdicts(rows, keep, check) -> dict[str, Any]:
         return {"held": None, "status": "not measured (no phase point in this regime)", "points": 0}
     ok = [bool(check(r["comparisons"][AS_USED])) for r in picked]
     return {"held": all(ok), "points": len(ok), "points_held": sum(ok),
-            "settings": [{k: r[k] for k in ("rho", "genuine_share", "non_attitude_share", "noise_scale")} for r in picked]}
+            "settings": [{name: r[name] for name in ("rho", "genuine_share", "non_attitude_share", "noise_scale")} for r in picked]}
 
 
 def score(results: dict[str, Any]) -> dict[str, Any]:

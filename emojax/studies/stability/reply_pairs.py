@@ -89,34 +89,34 @@ def features(user: user_lib.User, a: acts_lib.Acts, reply: jax.Array) -> jax.Arr
 
 
 def _informative(a: acts_lib.Acts) -> jax.Array:
-    idx = [acts_lib.ACT_INDEX[k] for k in ("information", "solution", "question")]
+    idx = [acts_lib.ACT_INDEX[name] for name in ("information", "solution", "question")]
     return jnp.sum(a.counts[jnp.asarray(idx)] > 0).astype(jnp.float32)
 
 
 def _one(key: jax.Array, truth: jax.Array, cfg: WorldConfig):
-    k_user, k_say, k_plan, k_render, k_react, k_next = jax.random.split(key, 6)
-    u = user_lib.sample_user(k_user, truth, cfg.user)
-    context = user_lib.utterance(k_say, u, cfg.user)
+    key_user, key_say, key_plan, key_render, key_react, key_next = jax.random.split(key, 6)
+    u = user_lib.sample_user(key_user, truth, cfg.user)
+    context = user_lib.utterance(key_say, u, cfg.user)
     params = user_lib.default_reaction()._replace(scale=jnp.asarray(cfg.reaction_scale, jnp.float32),
                                                   affect_coupling=jnp.asarray(cfg.affect_coupling, jnp.float32))
 
-    def reply(k_p, k_r, k_re, k_n):
-        tokens = acts_lib.render_reply(k_r, behaviour.sample_plan(k_p, u, truth, cfg.behaviour), behaviour.REPLY_LEN)
+    def reply(key_p, key_r, key_re, key_n):
+        tokens = acts_lib.render_reply(key_r, behaviour.sample_plan(key_p, u, truth, cfg.behaviour), behaviour.REPLY_LEN)
         a = acts_lib.parse(tokens)
         g = gold.gold(u, tokens, truth)
-        after, _ = user_lib.respond(k_re, u, reaction_signal(u, a, tokens, g, cfg), params, cfg.user)
+        after, _ = user_lib.respond(key_re, u, reaction_signal(u, a, tokens, g, cfg), params, cfg.user)
         utility = cfg.gold_need * g.need_met + cfg.gold_grounding * g.grounding + cfg.gold_accuracy * g.accuracy
         cues = jnp.stack([utility, _informative(a), jnp.sum(a.counts > 0).astype(jnp.float32),
                           acts_lib.tone(tokens), (a.counts[acts_lib.ACT_INDEX["flattery"]] > 0).astype(jnp.float32)])  # fmt: skip
         return (tokens, features(u, a, tokens), utility, jnp.stack(g), after.e, after.state,
-                user_lib.utterance(k_n, after, cfg.user), cues)  # fmt: skip
+                user_lib.utterance(key_n, after, cfg.user), cues)  # fmt: skip
 
     # Common random numbers: the user's mood noise and the construction of their state use
     # one key for both replies (one person in two counterfactual worlds), so the difference
     # between the two reactions is the replies' doing.
-    split2 = lambda k: jax.random.split(k, 2)  # noqa: E731
-    same2 = lambda k: jnp.stack([k, k])  # noqa: E731
-    out = jax.vmap(reply)(split2(k_plan), split2(k_render), same2(k_react), split2(k_next))
+    split2 = lambda key: jax.random.split(key, 2)  # noqa: E731
+    same2 = lambda key: jnp.stack([key, key])  # noqa: E731
+    out = jax.vmap(reply)(split2(key_plan), split2(key_render), same2(key_react), split2(key_next))
     tokens, feats, utility, parts, e_after, state_after, said_after, cues = out
     return context, u.need, tokens, feats, utility, parts, u.e, e_after, u.state, state_after, said_after, cues, u
 
@@ -133,7 +133,7 @@ def sample_items(key: jax.Array, n: int, cfg: WorldConfig) -> Items:
 @functools.partial(jax.jit, static_argnames=("n",))
 def _sample(key, n, cfg):
     truth = _truth(cfg)
-    out = jax.lax.map(lambda k: _one(k, truth, cfg), jax.random.split(key, n), batch_size=min(n, 256))
+    out = jax.lax.map(lambda key: _one(key, truth, cfg), jax.random.split(key, n), batch_size=min(n, 256))
     context, need, tokens, feats, utility, parts, e0, e1, s0, s1, said, cues, u = out
     diff = cues[:, 0] - cues[:, 1]  # [n, 5]
     pair = annotators.PairCues(*(diff[:, i] for i in range(5)))
@@ -146,9 +146,9 @@ def utterances(key: jax.Array, it: Items, cfg: WorldConfig, judgments: int) -> j
     state is put into words, so an estimator reading them faces the language's noise)."""
     states = jnp.stack([it.state_before, it.state_after[:, 0], it.state_after[:, 1]], axis=1)  # [n, 3, 40]
 
-    def one(k, u, s):
+    def one(key, u, s):
         say = lambda kk, x: user_lib.utterance(kk, u._replace(state=x), cfg.user)  # noqa: E731
-        keys = jax.random.split(k, (judgments, 3))
+        keys = jax.random.split(key, (judgments, 3))
         return jax.vmap(lambda kr: jax.vmap(say)(kr, s))(keys)
 
     return jax.vmap(one)(jax.random.split(key, it.need.shape[0]), it.user, states)

@@ -30,7 +30,7 @@ def _headline(results) -> list[str]:
     cells = results["defaults"]["cells"]
     lines = ["| cell | " + " | ".join(n for n, _ in _COLUMNS) + " |", "|---" * (len(_COLUMNS) + 1) + "|"]
     for cell in [c for c in CELLS + ESTIMATOR_CELLS if c in cells]:
-        lines.append(f"| {cell} | " + " | ".join(ci(cells[cell].get(k)) for _, k in _COLUMNS) + " |")
+        lines.append(f"| {cell} | " + " | ".join(ci(cells[cell].get(name)) for _, name in _COLUMNS) + " |")
     return lines
 
 
@@ -115,15 +115,15 @@ def summary(results: dict[str, Any]) -> str:
              f"(Converse re-analysis {cal['literature']['stable_share_range']}); within 3 points: {cal['within_3_points']}",
              "", f"Read-out difference between the true states after the two replies, sd over pairs: "
              f"{results.get('reaction_readout_sd', float('nan')):.3f} (0-7 scale)",
-             "Realised Spearman(e, gold) by rho: " + ", ".join(f"{k}: {v:.2f}" for k, v in
+             "Realised Spearman(e, gold) by rho: " + ", ".join(f"{name}: {v:.2f}" for name, v in
                                                                   sorted(results["spearman_e_gold"].items())),
              "Emotion raters' mean per-category interval alpha by noise_scale: " + ", ".join(
-                 f"{k}: {v:.2f}" for k, v in results.get("rater_alpha", {}).items())]  # fmt: skip
+                 f"{name}: {v:.2f}" for name, v in results.get("rater_alpha", {}).items())]  # fmt: skip
     phase = _phase(results)
     if phase:
         lines += ["", "## Phase diagram (graded emotion vs binary preference)", *_phase_counts(results), "", *phase]
     lines += _diagnostics(results)
     lines += ["", "## Predictions (docs/predictions/stability.md)"]
-    for k, v in results["predictions"].items():
-        lines.append(f"- {k}: {'held' if v['held'] else 'not measured' if v['held'] is None else 'failed'}")
+    for name, v in results["predictions"].items():
+        lines.append(f"- {name}: {'held' if v['held'] else 'not measured' if v['held'] is None else 'failed'}")
     return "\n".join(lines)

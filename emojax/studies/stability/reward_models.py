@@ -106,8 +106,8 @@ def _fit_predict(key, data: Data, x_eval, cfg: RewardModelConfig, *, kind: str):
     # hidden, steps and ensemble are ints, hence static fields of the config pytree.
     hidden, steps, num_features = cfg.hidden, cfg.steps, data.x.shape[-1]
 
-    def one(k):
-        model = RewardModel(num_features, hidden, rngs=nnx.Rngs(k))
+    def one(key):
+        model = RewardModel(num_features, hidden, rngs=nnx.Rngs(key))
         graphdef, params = nnx.split(model)
         opt = optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)
 

@@ -160,7 +160,7 @@ def seed_ci(values) -> dict[str, float]:
         return {"mean": m, "lo": float("nan"), "hi": float("nan"), "n": int(v.size)}
     df = v.size - 1
     if df < 30:  # the nearest tabulated df at or below: a slightly wider, conservative interval
-        t = _T975[max(k for k in _T975 if k <= df)]
+        t = _T975[max(d for d in _T975 if d <= df)]
     else:
         t = 1.96 + 2.4 / df
     half = float(t * np.std(v, ddof=1) / np.sqrt(v.size))
@@ -175,7 +175,7 @@ def _seed_pairs(rewards: np.ndarray, fn) -> np.ndarray:
 
 def _summarise_cell(out: dict[str, Any], with_kendall: bool) -> tuple[dict, dict]:
     """CIs of one cell, and its per-seed arrays for paired comparisons."""
-    per_seed = {f"signal/{k}": np.asarray(v) for k, v in out["signal"].items()}
+    per_seed = {f"signal/{name}": np.asarray(v) for name, v in out["signal"].items()}
     for how, r in out["rm"].items():
         rewards = np.asarray(r["rewards"])
         per_seed[f"rm/{how}/gold_accuracy"] = np.asarray(r["gold_accuracy"])
@@ -185,7 +185,7 @@ def _summarise_cell(out: dict[str, Any], with_kendall: bool) -> tuple[dict, dict
         for extra in ("ece", "calibration_slope"):
             if extra in r:
                 per_seed[f"rm/{how}/{extra}"] = np.asarray(r[extra])
-    return {k: seed_ci(v) for k, v in per_seed.items()}, per_seed
+    return {name: seed_ci(v) for name, v in per_seed.items()}, per_seed
 
 
 def _paired(a: np.ndarray, b: np.ndarray, higher_is_better: bool = True) -> dict[str, Any]:
@@ -233,10 +233,10 @@ def _diagnostics(cfg: Config, train, test) -> dict[str, Any]:
     key = jax.random.fold_in(jax.random.key(cfg.seed), 3)
     out = jax.device_get(diagnostics.run_diagnostics(key, train, test, cfg.seeds, cfg.judgments, cfg.annotators,
                                                      cfg.reward_model, cfg.reasks))  # fmt: skip
-    by = {r: {cls: {k: seed_ci(v) for k, v in scores.items()} for cls, scores in d.items() if cls in diagnostics.CLASSES}
+    by = {r: {cls: {name: seed_ci(v) for name, v in scores.items()} for cls, scores in d.items() if cls in diagnostics.CLASSES}
           for r, d in out["by_reasks"].items()}  # fmt: skip
     for r, d in out["by_reasks"].items():
-        by[r]["artifact_classified_as"] = {k: seed_ci(v) for k, v in d["artifact_classified_as"].items()}
+        by[r]["artifact_classified_as"] = {name: seed_ci(v) for name, v in d["artifact_classified_as"].items()}
     per_seed = {}
     filters = {}
     for name, f in out["filters"].items():
@@ -258,7 +258,7 @@ def _calibration(cfg: Config, train, summary) -> dict[str, Any]:
         "retest_disagreement": 1.0 - pb["signal/retest_agreement"]["mean"],
         "stable_share_p5_p95": [float(np.percentile(stable, 5)), float(np.percentile(stable, 95))],
     }
-    checks = {k: abs(ours[k] - LITERATURE[k]) <= CALIBRATION_TOLERANCE for k in ("raw_agreement", "retest_disagreement")}
+    checks = {name: abs(ours[name] - LITERATURE[name]) <= CALIBRATION_TOLERANCE for name in ("raw_agreement", "retest_disagreement")}
     return {"ours": ours, "literature": LITERATURE, "within_3_points": checks}
 
 
@@ -298,7 +298,7 @@ def _phase(cfg: Config) -> list[dict[str, Any]]:
                 rows.append({
                     "rho": rho, "genuine_share": g, "non_attitude_share": n, "noise_scale": ns,
                     "spearman_e_gold": _spearman_e_gold(train),
-                    "cells": {k: {m: summary[k][m] for m in (STABILITY, ACCURACY)} for k in cells},
+                    "cells": {name: {m: summary[name][m] for m in (STABILITY, ACCURACY)} for name in cells},
                     "comparisons": _compare(per_seed, {AS_USED: COMPARISONS[AS_USED]}),
                 })  # fmt: skip
     return rows
