@@ -9,17 +9,17 @@ without recompiling, and can even ``vmap`` over them.
 Validation runs in ``__post_init__`` through :func:`require`, which checks concrete values
 and lets tracers pass (JAX rebuilds configs from traced leaves inside ``jit``).
 
-Launchers share :func:`parse_cli`::
+Launchers (:mod:`emojax.launch`) apply ``--set key=value`` through :func:`override`::
 
     python -m experiments.label_vs_intensity --preset tiny --workdir /tmp/run \\
         --set raters.noise_scale=1.5 --set num_items=800
 
-Unknown keys, and values of the wrong type, are errors that name the field.
+Unknown keys, and values of the wrong type, are errors that name the field and list the
+fields at that level.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import importlib
 import json
@@ -28,7 +28,7 @@ import os
 import tempfile
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import jax
@@ -176,56 +176,6 @@ def _annotation(cls: type, name: str) -> Any:
         return None
 
 
-class Launch(typing.NamedTuple):
-    """What :func:`parse_launch` read from a launcher's command line."""
-
-    preset: str
-    cfg: Any
-    workdir: str
-    assigned: tuple[str, ...]  # the config keys set with --set, in order
-    flags: argparse.Namespace  # the launcher's own flags (see ``add_flags``)
-
-
-def parse_launch(presets: Mapping[str, Any], argv: Sequence[str] | None = None, description: str | None = None,
-                 add_flags: Callable[[argparse.ArgumentParser], None] | None = None) -> Launch:
-    """Parse ``--preset``, ``--workdir``, repeated ``--set key=value`` and the launcher's own
-    flags (``add_flags(parser)`` adds them), in one parser, so ``--help`` lists them all.
-
-    Bad keys and values exit with an error naming the field (argparse's exit status 2).
-    """
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(presets), default="default")
-    parser.add_argument("--workdir", required=True, help="where results, figures and config.json go")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
-    if add_flags is not None:
-        add_flags(parser)
-    args = parser.parse_args(argv)
-    assignments = {}
-    for item in args.set:
-        if "=" not in item:
-            parser.error(f"--set expects KEY=VALUE, got {item!r}")
-        name, v = item.split("=", 1)
-        assignments[name.strip()] = v.strip()
-    try:
-        cfg = override(presets[args.preset], assignments)
-    except ValueError as err:
-        parser.error(str(err))
-    flags = argparse.Namespace(**{name: v for name, v in vars(args).items() if name not in ("preset", "workdir", "set")})
-    return Launch(args.preset, cfg, args.workdir, tuple(assignments), flags)
-
-
-def parse_cli(
-    presets: Mapping[str, Any], argv: Sequence[str] | None = None, description: str | None = None
-) -> tuple[str, Any, str]:
-    """Parse ``--preset``, ``--workdir`` and repeated ``--set key=value``.
-
-    Returns:
-      (preset name, the resolved config, the work directory).
-    """
-    launch = parse_launch(presets, argv, description)
-    return launch.preset, launch.cfg, launch.workdir
-
-
 def import_named(spec: str, what: str) -> Any:
     """The object a ``module.path:name`` spec names (how code outside the package is chosen
     by name: ``--model my_pkg.nets:Net``, a reward ``my_pkg.rewards:short``). Importing the
@@ -240,23 +190,48 @@ def import_named(spec: str, what: str) -> Any:
     return getattr(module, attr)
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON atomically: a crash leaves the old file or none, never half of one.
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
-    NaN and infinities are written as ``null`` (strict JSON).
-    """
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give: 0644 under the usual umask 022
+
+
+def _atomic(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
+    """Write through ``write(file)`` to a temporary file, then rename it over ``path``: a crash
+    leaves the old file or none, never half of one. The file gets the mode ``open`` would
+    give (readable by a teammate on a shared machine), not ``mkstemp``'s 0600."""
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(_finite(obj), f, indent=2, sort_keys=False, default=_json_default, allow_nan=False)
-            f.write("\n")
+            write(f)
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write JSON atomically (see :func:`_atomic`); NaN and infinities become ``null``
+    (strict JSON)."""
+
+    def write(f):
+        json.dump(_finite(obj), f, indent=2, sort_keys=False, default=_json_default, allow_nan=False)
+        f.write("\n")
+
+    _atomic(path, write)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` atomically (see :func:`_atomic`)."""
+    _atomic(path, lambda f: f.write(text))
 
 
 def _finite(x):

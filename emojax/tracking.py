@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from emojax import config as config_lib
+from emojax import workdir as workdir_lib
 
 
 def wandb_mode() -> str:
@@ -40,6 +41,7 @@ class Tracker:
     def __init__(self, workdir: str, config: Mapping[str, Any], *, project: str = "emojax", name: str | None = None):
         self.workdir = workdir
         os.makedirs(workdir, exist_ok=True)
+        workdir_lib.check_same(workdir, config)  # never continue another config's run
         config_lib.write_json(os.path.join(workdir, "config.json"), dict(config))
         self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
         self._run = None
@@ -53,6 +55,18 @@ class Tracker:
                 config=json.loads(json.dumps(dict(config), default=str)), mode=mode, resume="allow",
                 id=_run_id(workdir), reinit="finish_previous",
             )  # fmt: skip
+
+    def rewind(self, step: int) -> None:
+        """Forget the rows logged after ``step`` (a run resumed from its checkpoint at
+        ``step`` logs them again), so the file holds each step once."""
+        self._jsonl.close()
+        path = os.path.join(self.workdir, "metrics.jsonl")
+        with open(path) as f:
+            lines = [line for line in f if line.strip()]
+        kept = [line.rstrip("\n") + "\n" for line in lines if _step(line) <= step]
+        if len(kept) < len(lines) or (lines and not lines[-1].endswith("\n")):
+            config_lib.write_text(path, "".join(kept))
+        self._jsonl = open(path, "a")
 
     def log(self, step: int, metrics: Mapping[str, Any]) -> None:
         row = {name: _scalar(v) for name, v in metrics.items()}
@@ -77,6 +91,14 @@ class Tracker:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _step(line: str) -> float:
+    """The step of a metrics line; a line torn by a crash counts as past every step."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return float("inf")
 
 
 def _run_id(workdir: str) -> str:

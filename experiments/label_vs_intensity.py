@@ -1,45 +1,38 @@
 """Label vs intensity agreement among simulated raters (EmoNet's argument).
 
     python -m experiments.label_vs_intensity --preset smoke|tiny|default --workdir DIR \\
-        [--set raters_field=value ...]
+        [--set raters.noise_scale=1.5 ...]
 
-Writes ``DIR/config.json``, ``DIR/results.json``, ``DIR/calibration.md``, ``DIR/summary.md``
-and PNG figures.
+Writes ``DIR/run.json`` (the config), ``DIR/results.json``, ``DIR/calibration.md``,
+``DIR/summary.md`` and PNG figures.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 
-import matplotlib
+from emojax import launch
 
-matplotlib.use("Agg")  # files only; no display needed
-
-from emojax import config  # noqa: E402
-from emojax.studies import label_vs_intensity as study  # noqa: E402
-from emojax.studies import label_vs_intensity_figures as figures  # noqa: E402
+LAUNCHER = launch.Launcher("label_vs_intensity", __doc__, "emojax.studies.label_vs_intensity:PRESETS")
 
 
 def main(argv=None) -> dict:
-    preset, cfg, workdir = config.parse_cli(study.PRESETS, argv, description=__doc__)
-    os.makedirs(workdir, exist_ok=True)
-    config.write_json(os.path.join(workdir, "config.json"), {"preset": preset, **config.to_dict(cfg)})
-    start = time.time()
-    results = study.run(cfg, workdir)
-    results["preset"] = preset
-    results["seconds"] = round(time.time() - start, 1)
-    config.write_json(os.path.join(workdir, "results.json"), results)
-    for name, text in (("calibration.md", study.calibration_table(results)), ("summary.md", study.results_table(results))):
-        with open(os.path.join(workdir, name), "w") as f:
-            f.write(text + "\n")
-    paths = figures.save_all(results, workdir)
-    held = {name: v["held"] for name, v in results["predictions"].items()}
-    print(f"[label_vs_intensity] preset={preset} {results['seconds']}s -> {workdir}")
-    print("  calibration checks:", results["calibration_checks"])
-    print("  predictions held:", held)
-    print("  figures:", ", ".join(os.path.basename(p) for p in paths))
+    run = LAUNCHER.parse(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
+    from emojax.studies import label_vs_intensity as study
+    from emojax.studies import label_vs_intensity_figures as figures
+
+    with run:
+        results = study.run(run.cfg, run.workdir)
+        results["preset"] = run.preset
+        run.write_json("results.json", results)
+        run.write_text("calibration.md", study.calibration_table(results))
+        run.write_text("summary.md", study.results_table(results))
+        run.written += figures.save_all(results, run.workdir)
+        run.say(f"calibration checks: {results['calibration_checks']}")
+        run.say(f"predictions held: { {name: p['held'] for name, p in results['predictions'].items()} }")
     return results
 
 

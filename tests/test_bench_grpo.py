@@ -33,6 +33,7 @@ def _check_entry(name, entry):
     assert entry["step_s_median"] == pytest.approx(float(np.median(entry["step_s"])))
 
 
+@pytest.mark.slow
 def test_quick_grpo_benchmark_writes_every_entry(tmp_path):
     out = tmp_path / "grpo.json"
     bench.main(["grpo", "--out", str(out), "--quick", "--same-process", "--no-trl"])
@@ -105,6 +106,7 @@ def test_issue_targets():
     assert gb.issue_targets({"configs": {}}, 16) == {}
 
 
+@pytest.mark.slow
 def test_gpu_check_dry_run(tmp_path):
     """The prepared GPU check runs end to end at tiny sizes on whatever device there is."""
     out = tmp_path / "gpu.json"

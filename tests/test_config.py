@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import os
 
 import jax
 import pytest
@@ -54,10 +55,24 @@ def test_write_json_is_atomic(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
-def test_parse_cli_reports_bad_keys(capsys):
-    presets = {"smoke": items.ItemsConfig()}
+def test_launcher_reports_bad_keys(capsys):
+    from emojax import launch
+
+    launcher = launch.Launcher("x", None, {"smoke": items.ItemsConfig()})
     with pytest.raises(SystemExit):
-        config.parse_cli(presets, ["--preset", "smoke", "--workdir", "x", "--set", "raters.nosie_scale=1"])
-    assert "unknown config key 'raters.nosie_scale'" in capsys.readouterr().err
-    name, cfg, workdir = config.parse_cli(presets, ["--preset", "smoke", "--workdir", "w", "--set", "raters.num_raters=6"])
-    assert (name, cfg.raters.num_raters, workdir) == ("smoke", 6, "w")
+        launcher.parse(["--preset", "smoke", "--workdir", "x", "--set", "raters.nosie_scale=1"])
+    err = capsys.readouterr().err
+    assert "unknown config key 'raters.nosie_scale'" in err and "'noise_scale'" in err  # the valid fields, listed
+    run = launcher.parse(["--preset", "smoke", "--workdir", "w", "--set", "raters.num_raters=6"])
+    assert (run.preset, run.cfg.raters.num_raters, run.workdir, run.assigned) == ("smoke", 6, "w", ("raters.num_raters",))
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    """Atomic writes keep the mode open() would give (0644 under umask 022), not mkstemp's 0600."""
+    config.write_json(tmp_path / "r.json", {"a": 1})
+    config.write_text(tmp_path / "s.md", "hello")
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("r.json", "s.md"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (tmp_path / "s.md").read_text() == "hello"

@@ -133,10 +133,15 @@ def test_smoke_sweep_measure_matches_eval_json(smoke_sweep):
         assert p["bag_of_words_spearman"] == pytest.approx(saved["baseline_bag_of_words_spearman_mean"], abs=1e-5)
 
 
-def test_a_point_dir_of_another_config_is_refused(smoke_sweep):
-    workdir, argv, _, _, _, _ = smoke_sweep
-    with pytest.raises(ValueError, match="holds a run of another config"):
+def test_a_point_dir_of_another_config_is_refused(smoke_sweep, capsys):
+    workdir, argv, _, _, _, data_dir = smoke_sweep
+    with pytest.raises(SystemExit) as exit_:  # the launcher: the work dir is another run's
         launcher.main(argv + ["--set", "train.seed=1", "--only", "0"])
+    assert exit_.value.code == 2 and "config.train.seed: 0 -> 1" in capsys.readouterr().err
+    cfg = study.PRESETS["smoke"]  # the study itself: a point trained under another config
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, data_dir=data_dir, seed=1))
+    with pytest.raises(ValueError, match=r"holds a run of another config \(train\.seed: 0 -> 1\)"):
+        study.train_point(cfg, workdir, *cfg.points()[0])
 
 
 def test_only_out_of_range_is_an_error(tmp_path):

@@ -26,7 +26,7 @@ def test_every_preset_validates():
 
 def test_smoke_run_writes_results_and_figures(smoke):
     workdir, results = smoke
-    for name in ("config.json", "results.json", "calibration.md", "summary.md", "label_vs_intensity.png", "calibration.png", "noise_knob.png"):
+    for name in ("run.json", "results.json", "calibration.md", "summary.md", "label_vs_intensity.png", "calibration.png", "noise_knob.png"):
         assert (workdir / name).stat().st_size > 0, name
     assert [b["blend_temperature"] for b in results["blend"]] == [0.1, 1.0, 4.0]
     assert set(results["calibration"]["per_category"]) == set(taxonomy.CATEGORIES)

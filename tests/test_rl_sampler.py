@@ -192,6 +192,7 @@ def test_shared_prompt_sampling_equals_per_row_prefill():
         sampler.sample(graphdef, state, jax.random.key(3), tokens, mask, cfg, shared_prompt=5)
 
 
+@pytest.mark.slow
 def test_shared_prompt_logprobs_and_gradients_equal_the_full_forward():
     """The shared-prefix forward (each prompt once per group) gives the teacher-forced
     log-probs, entropies and parameter gradients of the full forward over every row, with

@@ -126,7 +126,7 @@ def test_equal_judgments_are_enforced(smoke_items):
 
 def test_smoke_run_writes_results_figures_and_table(smoke):
     workdir, results = smoke
-    for name in ("config.json", "results.json", "summary.md", "cells.png", "phase.png"):
+    for name in ("run.json", "results.json", "summary.md", "cells.png", "phase.png"):
         assert (workdir / name).stat().st_size > 0, name
     on_disk = json.loads((workdir / "results.json").read_text())
     assert set(on_disk["defaults"]["cells"]) == set(measure.CELLS)

@@ -3,13 +3,13 @@
 Krippendorff's alpha is the agreement measure for rating data with missing entries
 (not every annotator rates every clip), so it is our main inter-rater statistic.
 Two implementations share one definition,
-``alpha = 1 - (n - 1) * sum_ck o_ck d_ck / sum_ck n_c n_k d_ck``:
+``alpha = 1 - (n - 1) * sum_ab o_ab d_ab / sum_ab n_a n_b d_ab``:
 
 * Interval level without an explicit value domain uses a closed form that never
   builds a value-by-value matrix, so it is shape-static (jittable, vmappable) and
-  works for continuous ratings. With o the coincidence matrix, sum_ck o_ck (c-k)^2 =
+  works for continuous ratings. With o the coincidence matrix, sum_ab o_ab (a-b)^2 =
   sum_u 1/(m_u-1) sum_{i != j in u} (x_i - x_j)^2 = sum_u 2 (m_u S2_u - S1_u^2)/(m_u-1),
-  and sum_ck n_c n_k (c-k)^2 = 2 (n S2 - S1^2) over all n pairable values pooled
+  and sum_ab n_a n_b (a-b)^2 = 2 (n S2 - S1^2) over all n pairable values pooled
   (S1, S2 the sums of values and squared values).
 * All other cases build the coincidence matrix over the sorted value domain
   ``values``. Given ``values`` the computation is jittable; otherwise the domain is
@@ -112,7 +112,7 @@ def _value_domain(ratings: jax.Array, values) -> jax.Array:
 
 
 def _coincidences(ratings: jax.Array, values: jax.Array) -> jax.Array:
-    """Coincidence matrix o_ck = sum_u (n_u n_u^T - diag n_u)_ck / (m_u - 1).
+    """Coincidence matrix o_ab = sum_u (n_u n_u^T - diag n_u)_ab / (m_u - 1).
 
     Units with fewer than two values (not pairable) get weight 0 and drop out.
     """
@@ -126,18 +126,19 @@ def _coincidences(ratings: jax.Array, values: jax.Array) -> jax.Array:
 
 
 def _distances(values: jax.Array, n_c: jax.Array, level: str) -> jax.Array:
-    """Squared distance delta^2(c, k) between domain values for each level."""
-    c = values[:, None]
-    k = values[None, :]
+    """Squared distance delta^2(a, b) between domain values a (rows) and b (columns),
+    for each level; ``n_c`` holds the count of each value."""
+    a = values[:, None]
+    b = values[None, :]
     if level == "nominal":
-        return (c != k).astype(values.dtype)
+        return (a != b).astype(values.dtype)
     if level == "interval":
-        return jnp.square(c - k)
+        return jnp.square(a - b)
     if level == "ratio":
-        total = c + k
-        ratio = (c - k) / jnp.where(total != 0, total, 1.0)
+        total = a + b
+        ratio = (a - b) / jnp.where(total != 0, total, 1.0)
         return jnp.where(total != 0, jnp.square(ratio), 0.0)
-    # ordinal: (sum of n_g for g from c to k inclusive - (n_c + n_k) / 2)^2
+    # ordinal: (sum of n_g for g from a to b inclusive - (n_a + n_b) / 2)^2
     cum = jnp.cumsum(n_c)
     idx = jnp.arange(values.shape[0])
     lo = jnp.minimum(idx[:, None], idx[None, :])

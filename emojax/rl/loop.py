@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from emojax import checkpoint
+from emojax import checkpoint, interrupt, progress
 from emojax import config as config_lib
 from emojax import tracking
 from emojax.rl.config import GRPOConfig
@@ -132,8 +132,8 @@ def _check_learner(cfg: GRPOConfig, learner: Learner) -> None:
 
 def _rows(cfg: GRPOConfig, metrics: dict[str, np.ndarray], start: int, step_time: float):
     """One log row per step: means over seeds, counters summed, per-seed rewards."""
-    num_seeds = metrics["reward"].shape[1]
-    for i in range(num_seeds):
+    num_steps = metrics["reward"].shape[1]  # [seeds, steps]
+    for i in range(num_steps):
         row = {}
         for name, v in metrics.items():
             if name == "samples":
@@ -235,35 +235,45 @@ def train(
     if own_tracker:
         run_config = {**config_lib.to_dict(cfg), "task": getattr(task, "name", type(task).__name__)}
         tracker = tracking.Tracker(workdir, run_config, project="emojax-grpo")
+    if tracker is not None:
+        tracker.rewind(step)  # rows logged after the checkpoint are logged again
+    if step and primary:
+        print(f"[{progress.label()}] GRPO: resuming from step {step} of {cfg.steps}", flush=True)
     history: dict[str, list] = {}
     try:
-        while step < end:
-            traces = sum(learner.traces.values())
-            t0 = time.perf_counter()
-            state, metrics, bad = advance(learner, mngr, state, cfg.max_bad_steps)
-            seconds = time.perf_counter() - t0
-            if bad.any():
-                worst = int(np.max(_host(state.rollbacks)))
-                if worst > cfg.max_rollbacks:
-                    raise RuntimeError(f"a seed needed {worst} rollbacks (max_rollbacks={cfg.max_rollbacks}); "
-                                       f"bad streaks at steps {step + 1}..{step + chunk}: giving up")
-                seeds = [s for s, b in zip(cfg.seeds, bad, strict=True) if b]
-                logging.warning("GRPO: seeds %s skipped %d updates in a row within steps %d..%d; rolled back to "
-                                "step %d with a fresh key", seeds, cfg.max_bad_steps, step + 1, step + chunk, step)
-                continue
-            if sum(learner.traces.values()) > traces and tracker is not None:
-                tracker.summary({"compile_and_first_chunk_s": seconds})
-            if tracker is not None:
-                for s, row in _rows(cfg, metrics, step, seconds / chunk):
-                    tracker.log(s, row)
-            for name, value in metrics.items():
-                if name != "samples":
-                    history.setdefault(name, []).append(value.T)
-            history.setdefault("step_time", []).append(np.full((chunk, cfg.num_seeds), seconds / chunk))
-            step += chunk
-            checkpoint.save(mngr, step, state, {"step": step, "seeds": list(cfg.seeds)})
-            if primary and cfg.log_completions:
-                _write_completions(workdir, _completions(cfg, metrics["samples"], step, decode))
+        with progress.phase("GRPO", cfg.steps, unit="steps", initial=step, enabled=primary) as bar, \
+                interrupt.deferred():  # fmt: skip
+            while step < end:
+                traces = sum(learner.traces.values())
+                t0 = time.perf_counter()
+                state, metrics, bad = advance(learner, mngr, state, cfg.max_bad_steps)
+                seconds = time.perf_counter() - t0
+                if bad.any():
+                    worst = int(np.max(_host(state.rollbacks)))
+                    if worst > cfg.max_rollbacks:
+                        raise RuntimeError(f"a seed needed {worst} rollbacks (max_rollbacks={cfg.max_rollbacks}); "
+                                           f"bad streaks at steps {step + 1}..{step + chunk}: giving up")
+                    seeds = [s for s, b in zip(cfg.seeds, bad, strict=True) if b]
+                    logging.warning("GRPO: seeds %s skipped %d updates in a row within steps %d..%d; rolled back "
+                                    "to step %d with a fresh key", seeds, cfg.max_bad_steps, step + 1, step + chunk,
+                                    step)  # fmt: skip
+                    continue
+                if sum(learner.traces.values()) > traces and tracker is not None:
+                    tracker.summary({"compile_and_first_chunk_s": seconds})
+                if tracker is not None:
+                    for s, row in _rows(cfg, metrics, step, seconds / chunk):
+                        tracker.log(s, row)
+                for name, value in metrics.items():
+                    if name != "samples":
+                        history.setdefault(name, []).append(value.T)
+                history.setdefault("step_time", []).append(np.full((chunk, cfg.num_seeds), seconds / chunk))
+                step += chunk
+                checkpoint.save(mngr, step, state, {"step": step, "seeds": list(cfg.seeds)})
+                if primary and cfg.log_completions:
+                    _write_completions(workdir, _completions(cfg, metrics["samples"], step, decode))
+                bar.update(chunk, reward=float(np.mean(metrics["reward"][:, -1])))
+                if (signum := interrupt.requested()) is not None and step < end:
+                    raise interrupt.Interrupted(signum, step, workdir)
         if tracker is not None and history:
             tracker.summary({name: float(np.mean(values[-1][-1])) for name, values in history.items()})
     finally:

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from emojax import config, metrics
+from emojax import progress as progress_lib
 from emojax.train import data, estimator, evaluate
 from emojax.train.config import PRESETS as TRAIN_PRESETS
 from emojax.train.config import TrainConfig
@@ -107,14 +108,10 @@ def train_point(cfg: Config, workdir: str, negation: float, irony: float, progre
     """Train (or resume, or reuse) the estimator of one point; returns its directory.
 
     Raises:
-      ValueError: the directory holds a run of another config (it is never overwritten).
+      WorkdirError: the directory holds a run of another config (it is never overwritten).
     """
-    tcfg, path = point_config(cfg, negation, irony), point_dir(workdir, negation, irony)
-    if os.path.exists(os.path.join(path, "config.json")) and estimator.load_config(path) != tcfg:
-        raise ValueError(f"{path} holds a run of another config than point ({negation}, {irony}); use another --workdir")
-    if not os.path.exists(os.path.join(path, "eval.json")):
-        estimator.run(tcfg, path, progress=progress)
-    return path
+    path = point_dir(workdir, negation, irony)
+    return estimator.train_or_reuse(point_config(cfg, negation, irony), path, progress=progress)
 
 
 def _mean_spearman(pred, latent):
@@ -154,11 +151,13 @@ def run(cfg: Config, workdir: str, progress: bool = True) -> dict:
     """Train every point not yet trained, measure each, score the predictions."""
     key = jax.random.key(cfg.seed)
     points = []
-    for i, (negation, irony) in enumerate(cfg.points()):
-        path = train_point(cfg, workdir, negation, irony, progress)
-        m = measure(path, jax.random.fold_in(key, i), cfg.n_bootstrap)
-        points.append({"negation_rate": negation, "irony_rate": irony, "dir": os.path.relpath(path, workdir),
-                       "dataset": data.synthetic_config(point_config(cfg, negation, irony)).name, **m})  # fmt: skip
+    with progress_lib.phase("points (an estimator each)", len(cfg.points()), unit="points", enabled=progress) as bar:
+        for i, (negation, irony) in enumerate(cfg.points()):
+            path = train_point(cfg, workdir, negation, irony, progress)
+            m = measure(path, jax.random.fold_in(key, i), cfg.n_bootstrap)
+            points.append({"negation_rate": negation, "irony_rate": irony, "dir": os.path.relpath(path, workdir),
+                           "dataset": data.synthetic_config(point_config(cfg, negation, irony)).name, **m})  # fmt: skip
+            bar.update()
     return {"points": [_public(p) for p in points], "published": PUBLISHED, "bars": bars(cfg, points),
             "crossing_negation_rate": crossing(cfg, points), "predictions": score(cfg, points)}  # fmt: skip
 

@@ -250,6 +250,14 @@ def _first_step_at(curve: np.ndarray, target: float, window: int) -> int | None:
     return int(hit[0] + window) if hit.size else None
 
 
+def verdict(preset: str, results: dict[str, Any]) -> str:
+    """How to read the final normalised reward: a smoke run checks plumbing only."""
+    if preset == "smoke":
+        return f"smoke: plumbing only, the reward is not expected to reach the target {results['target']}"
+    reached = "reached" if results["reached"] else "not reached"
+    return f"target {results['target']} {reached}"
+
+
 def run(cfg: Config, workdir: str, *, compiler_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train ``cfg.task`` with its GRPO run for every seed in one program, score it and
     return the results (the launcher writes them to ``results.json``).

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from emojax import config, metrics, taxonomy
+from emojax import config, metrics, progress, taxonomy
 from emojax.world import affect, items, raters
 
 NO_EMOTION = taxonomy.NUM_CATEGORIES  # the 41st label: every rating was 0
@@ -359,18 +359,24 @@ def run(cfg: Config, workdir: str | None = None) -> dict[str, Any]:
     key_panel, key_idio_panel, key_cal, key_noise, key_blend, key_idio = jax.random.split(root, 6)
     temps = sorted(cfg.blend_temperatures)
     blend, idio = [], []
-    for i, t in enumerate(temps):
-        ends = i in (0, len(temps) - 1)  # per-category figures at the lowest and highest blend
-        row = compare_formats(cfg, jax.random.fold_in(key_blend, i), _world(cfg, temperature=t), key_panel, per_category=ends)
-        blend.append({"blend_temperature": t, **row})
-        world = _world(cfg, temperature=t, rater_cfg=cfg.idiosyncratic_raters)
-        idio.append({"blend_temperature": t, **compare_formats(cfg, jax.random.fold_in(key_idio, i), world, key_idio_panel, per_category=False)})
-    # The noisy condition: the lowest blend level's items and raters, noisier perception.
-    noisy, info = measure(cfg, jax.random.fold_in(key_blend, 0), _world(cfg, temperature=temps[0], noise=cfg.noisy_scale), key_panel, FORMAT_STATS)
-    noisy = {"noise_scale": cfg.noisy_scale, "blend_temperature": temps[0], **info, **noisy}
-    knob = sweep_noise(cfg, key_noise, key_panel)
-    knob_means = [point["mean_category_alpha"]["estimate"] for point in knob]
-    cal = calibrate(cfg, key_cal, key_panel)
+    with progress.phase("blend levels, plain and idiosyncratic raters", len(temps), unit="levels") as bar:
+        for i, t in enumerate(temps):
+            ends = i in (0, len(temps) - 1)  # per-category figures at the lowest and highest blend
+            row = compare_formats(cfg, jax.random.fold_in(key_blend, i), _world(cfg, temperature=t), key_panel, per_category=ends)
+            blend.append({"blend_temperature": t, **row})
+            world = _world(cfg, temperature=t, rater_cfg=cfg.idiosyncratic_raters)
+            idio.append({"blend_temperature": t, **compare_formats(cfg, jax.random.fold_in(key_idio, i), world, key_idio_panel, per_category=False)})
+            bar.update()
+    with progress.phase("noisy raters, the noise knob, calibration", 3) as bar:
+        # The noisy condition: the lowest blend level's items and raters, noisier perception.
+        noisy, info = measure(cfg, jax.random.fold_in(key_blend, 0), _world(cfg, temperature=temps[0], noise=cfg.noisy_scale), key_panel, FORMAT_STATS)
+        noisy = {"noise_scale": cfg.noisy_scale, "blend_temperature": temps[0], **info, **noisy}
+        bar.update()
+        knob = sweep_noise(cfg, key_noise, key_panel)
+        knob_means = [point["mean_category_alpha"]["estimate"] for point in knob]
+        bar.update()
+        cal = calibrate(cfg, key_cal, key_panel)
+        bar.update()
     return {
         "config": config.to_dict(cfg),
         "calibration": cal,

@@ -19,12 +19,27 @@ from flax import nnx
 
 from emojax import checkpoint
 from emojax import config as config_lib
+from emojax import workdir as workdir_lib
 from emojax.models import get_head
 from emojax.models.registry import describe, get_architecture
 from emojax.tracking import Tracker
 from emojax.train import baselines, data, evaluate, loop
 from emojax.train.config import TrainConfig
 
+
+
+def check(cfg: TrainConfig) -> None:
+    """Fail on a bad model, ``model_config`` or real dataset before the work dir is touched.
+
+    A real dataset is built here (into its data dir, atomically; :func:`run` reuses the
+    build) so that its sizes can be checked against the model."""
+    if data.is_real(cfg):
+        from emojax.train import real
+
+        get_architecture(cfg.model)
+        loop.resolve_model(real.resolve(cfg, data.real_dataset(cfg).metadata))
+    else:
+        loop.resolve_model(cfg)
 
 
 def run(cfg: TrainConfig, workdir: str, *, stop_after_steps: int | None = None, progress: bool = True) -> dict | None:
@@ -92,6 +107,24 @@ def bag_of_words(cfg: TrainConfig, train_src, test: dict) -> tuple:
     tokens, y = baselines.targets_numpy(train["tokens"], train["ratings"], cfg.target)
     bow = baselines.fit_bow(tokens, y, link=loop.uses_link(cfg, get_head(cfg.head)))
     return bow(test["tokens"])
+
+
+def train_or_reuse(cfg: TrainConfig, workdir: str, *, progress: bool = True) -> str:
+    """Train ``cfg`` into ``workdir``, resume it there, or reuse it when finished; returns
+    ``workdir``. Never a run of another config: results would carry the wrong label.
+
+    Raises:
+      WorkdirError: ``workdir`` holds a run of another config.
+    """
+    if os.path.exists(os.path.join(workdir, "config.json")):
+        found = dataclasses.asdict(load_config(workdir))
+        diffs = workdir_lib.differences({"train": found}, {"train": dataclasses.asdict(cfg)})
+        if diffs:
+            shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+            raise workdir_lib.WorkdirError(f"{workdir} holds a run of another config ({shown}): use another work dir")
+    if not os.path.exists(os.path.join(workdir, "eval.json")):
+        run(cfg, workdir, progress=progress)
+    return workdir
 
 
 def load_config(workdir: str) -> TrainConfig:

@@ -10,6 +10,7 @@ one bit for bit (tested).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -19,9 +20,8 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
-from tqdm.auto import tqdm
 
-from emojax import checkpoint
+from emojax import checkpoint, interrupt, progress as progress_lib
 from emojax.models import get_architecture, get_head, link
 from emojax.models.heads import Head
 from emojax.train import data as data_lib
@@ -162,28 +162,39 @@ def fit(
         if restored is not None:
             state, meta = restored
             start = int(meta["step"])
+    name = (tag or "training").rstrip("/")
+    if start and progress:
+        print(f"[{progress_lib.label()}] {name}: resuming from step {start} of {steps}", flush=True)
+    if tracker is not None:
+        tracker.rewind(start)  # rows logged after the checkpoint are logged again
     step_fn = make_step(built, cfg.target, cfg.absent_prior if uses_link(cfg, built.head) else 0.0)
     loader = data_lib.train_batches(cfg, train_source)
     end = min(steps, stop_after_steps) if stop_after_steps is not None else steps
-    bar = tqdm(range(start, end), initial=start, total=steps, desc=tag or "train", disable=not progress, leave=False)
     window, t0 = [], time.perf_counter()
-    for step in bar:
-        state, metrics = step_fn(state, data_lib.as_arrays(loader[step]))
-        window.append(metrics)
-        done = step + 1
-        if done % cfg.log_every == 0 or done == end:
-            means = {name: float(jnp.mean(jnp.stack([m[name] for m in window]))) for name in window[0]}
-            means["examples_per_s"] = len(window) * cfg.batch_size / (time.perf_counter() - t0)
-            means["learning_rate"] = float(schedule(cfg, steps)(step))
-            if tracker is not None:
-                tracker.log(done, {f"{tag}{name}": v for name, v in means.items()})
-            bar.set_postfix(loss=f"{means['loss']:.4f}")
-            window, t0 = [], time.perf_counter()
-        if on_eval is not None and (done % cfg.eval_every == 0 or done == steps):
-            row = on_eval(done, built._replace(state=state), tracker)
-            if tracker is not None and row:
-                tracker.log(done, {f"{tag}{name}": v for name, v in row.items()})
-        if mngr is not None and (done % cfg.checkpoint_every == 0 or done == end):
-            checkpoint.save(mngr, done, state, {"step": done, "data_seed": cfg.seed, "data_position": done})
-    bar.close()
+    # Without a work dir there is nowhere to save: Ctrl-C then stops at once, as usual.
+    deferred = interrupt.deferred() if mngr is not None else contextlib.nullcontext()
+    with progress_lib.phase(name, steps, unit="steps", initial=start, enabled=progress) as bar, deferred:
+        for step in range(start, end):
+            state, metrics = step_fn(state, data_lib.as_arrays(loader[step]))
+            window.append(metrics)
+            done = step + 1
+            row = {}
+            if done % cfg.log_every == 0 or done == end:
+                means = {n: float(jnp.mean(jnp.stack([m[n] for m in window]))) for n in window[0]}
+                means["examples_per_s"] = len(window) * cfg.batch_size / (time.perf_counter() - t0)
+                means["learning_rate"] = float(schedule(cfg, steps)(step))
+                if tracker is not None:
+                    tracker.log(done, {f"{tag}{n}": v for n, v in means.items()})
+                row = {"loss": means["loss"]}
+                window, t0 = [], time.perf_counter()
+            bar.update(**row)
+            if on_eval is not None and (done % cfg.eval_every == 0 or done == steps):
+                evaluated = on_eval(done, built._replace(state=state), tracker)
+                if tracker is not None and evaluated:
+                    tracker.log(done, {f"{tag}{n}": v for n, v in evaluated.items()})
+            stop = interrupt.requested() if mngr is not None else None
+            if mngr is not None and (done % cfg.checkpoint_every == 0 or done == end or stop):
+                checkpoint.save(mngr, done, state, {"step": done, "data_seed": cfg.seed, "data_position": done})
+            if stop:
+                raise interrupt.Interrupted(stop, done, workdir)
     return built._replace(state=state), max(start, end)

@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from emojax import config, metrics
+from emojax import config, metrics, progress
 from emojax.studies.stability import condition, diagnostics, measure, predictions, reply_pairs, reward_models
 from emojax.studies.stability.comparisons import ACCURACY, AS_USED, COMPARISONS, STABILITY
 from emojax.world import annotators, raters
@@ -284,23 +284,25 @@ def _phase(cfg: Config) -> list[dict[str, Any]]:
     cells = COMPARISONS[AS_USED]
     rm_cfg = dataclasses.replace(cfg.reward_model, ensemble=ph.ensemble)
     art = cfg.annotators.shares[annotators.ARTIFACT]
+    mixtures = [(g, n) for g, n in itertools.product(ph.genuine_shares, ph.non_attitude_shares)
+                if 1.0 - g - n - art >= -1e-9]  # fmt: skip
     rows = []
-    for rho in ph.rhos:
-        train, test = _items(cfg, dataclasses.replace(cfg.world, rho=rho))
-        for g, n in itertools.product(ph.genuine_shares, ph.non_attitude_shares):
-            c = 1.0 - g - n - art
-            if c < -1e-9:
-                continue
-            shares = (g, n, max(c, 0.0), art)
-            for ns in ph.noise_scales:
-                rcfg = dataclasses.replace(cfg.rater_config, noise_scale=ns)
-                summary, per_seed = _condition(cfg, train, test, rcfg, cells, shares, False, rm_cfg)
-                rows.append({
-                    "rho": rho, "genuine_share": g, "non_attitude_share": n, "noise_scale": ns,
-                    "spearman_e_gold": _spearman_e_gold(train),
-                    "cells": {name: {m: summary[name][m] for m in (STABILITY, ACCURACY)} for name in cells},
-                    "comparisons": _compare(per_seed, {AS_USED: COMPARISONS[AS_USED]}),
-                })  # fmt: skip
+    total = len(ph.rhos) * len(mixtures) * len(ph.noise_scales)
+    with progress.phase("phase diagram", total, unit="conditions") as bar:
+        for rho in ph.rhos:
+            train, test = _items(cfg, dataclasses.replace(cfg.world, rho=rho))
+            for g, n in mixtures:
+                shares = (g, n, max(1.0 - g - n - art, 0.0), art)
+                for ns in ph.noise_scales:
+                    rcfg = dataclasses.replace(cfg.rater_config, noise_scale=ns)
+                    summary, per_seed = _condition(cfg, train, test, rcfg, cells, shares, False, rm_cfg)
+                    rows.append({
+                        "rho": rho, "genuine_share": g, "non_attitude_share": n, "noise_scale": ns,
+                        "spearman_e_gold": _spearman_e_gold(train),
+                        "cells": {name: {m: summary[name][m] for m in (STABILITY, ACCURACY)} for name in cells},
+                        "comparisons": _compare(per_seed, {AS_USED: COMPARISONS[AS_USED]}),
+                    })  # fmt: skip
+                    bar.update()
     return rows
 
 
@@ -319,8 +321,7 @@ def load_or_train_estimator(cfg: Config, workdir: str | None):
     if workdir is None:
         raise ValueError("run: an estimator preset needs a workdir to train it in (or set estimator='')")
     where = os.path.join(workdir, "estimator")
-    if not os.path.exists(os.path.join(where, "eval.json")):
-        est.run(dataclasses.replace(train_config.PRESETS[cfg.estimator], baselines=False), where, progress=False)
+    est.train_or_reuse(dataclasses.replace(train_config.PRESETS[cfg.estimator], baselines=False), where)
     return est.load_estimator(where), where
 
 
@@ -330,9 +331,11 @@ def run(cfg: Config, workdir: str | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     predict, estimator_dir = load_or_train_estimator(cfg, workdir)
     t_est = time.perf_counter() - t0
-    train, test = _items(cfg, cfg.world)
-    cells = measure.CELLS + (measure.ESTIMATOR_CELLS if predict is not None else ())
-    summary, per_seed = _condition(cfg, train, test, cfg.rater_config, cells, predict=predict)
+    with progress.phase("default condition (compiles the measurement program first)", 1) as bar:
+        train, test = _items(cfg, cfg.world)
+        cells = measure.CELLS + (measure.ESTIMATOR_CELLS if predict is not None else ())
+        summary, per_seed = _condition(cfg, train, test, cfg.rater_config, cells, predict=predict)
+        bar.update()
     results: dict[str, Any] = {
         "defaults": {"cells": summary, "comparisons": _compare(per_seed)},
         "calibration": _calibration(cfg, train, summary),
@@ -354,7 +357,9 @@ def run(cfg: Config, workdir: str | None = None) -> dict[str, Any]:
             results["spearman_e_gold"][str(row["rho"])] = row["spearman_e_gold"]
     results["seconds"]["phase"] = round(time.perf_counter() - t1, 1)
     t2 = time.perf_counter()
-    results["diagnostics"] = _diagnostics(cfg, train, test)
+    with progress.phase("diagnostics", 1) as bar:
+        results["diagnostics"] = _diagnostics(cfg, train, test)
+        bar.update()
     results["seconds"]["diagnostics"] = round(time.perf_counter() - t2, 1)
     results["predictions"] = predictions.score(results)
     results["seconds"]["total"] = round(time.perf_counter() - t0, 1)
