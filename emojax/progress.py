@@ -84,7 +84,7 @@ class Phase:
         if self.unit:
             parts[0] += f" {self.unit}"
         parts.append(f"{duration(elapsed)} elapsed")
-        if self.total and self.done > self._initial:
+        if self.total and self._initial < self.done < self.total:
             rate = (self.done - self._initial) / elapsed
             parts.append(f"ETA {duration((self.total - self.done) / rate)}")
         if (memory := _memory()) is not None:

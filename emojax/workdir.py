@@ -23,8 +23,9 @@ from emojax import config as config_lib
 
 RECORD = "run.json"
 
-# Where a record may differ without making it another run: when and how it was started.
-VOLATILE = ("argv", "started", "emojax_version", "preset")
+# Where a record may differ without making it another run: when and how it was started
+# (the preset's name: its values are in the config), and the config's hash (derived).
+VOLATILE = ("argv", "started", "emojax_version", "preset", "config_hash")
 
 
 class WorkdirError(ValueError):
@@ -92,7 +93,8 @@ def claim(path: str, record: Mapping[str, Any], *, overwrite: bool = False) -> d
     usable(path)
     found = read_record(path)
     if found is not None:
-        diffs = differences(_comparable(found), _comparable(record))
+        # Shallowest fields first: ``config.steps`` tells more than a nested model field.
+        diffs = sorted(differences(_comparable(found), _comparable(record)), key=lambda d: d.split(":")[0].count("."))
         if not diffs:
             return found
         if not overwrite:
