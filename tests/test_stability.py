@@ -245,3 +245,16 @@ def test_regression_cells_report_a_calibration_slope(smoke):
     cells = results["defaults"]["cells"]
     assert np.isfinite(cells["emotion_graded"]["rm/mean/calibration_slope"]["mean"])
     assert "rm/mean/calibration_slope" not in cells["preference_binary"]
+
+
+def test_the_estimator_rows_carry_the_estimators_quality(tmp_path):
+    """The summary says which estimator read the estimator rows and how well it reads."""
+    from emojax.studies.stability import report
+
+    assert study._estimator_quality(None) is None and study._estimator_quality(str(tmp_path)) is None
+    (tmp_path / "eval.json").write_text(json.dumps({"spearman_mean": 0.5691, "spearman_mean_ci": [0.539, 0.587]}))
+    quality = study._estimator_quality(str(tmp_path))
+    assert quality == {"spearman_mean": 0.5691, "ci": [0.539, 0.587]}
+    line = report._estimator_line({"estimator": str(tmp_path), "estimator_spearman": quality})
+    assert line[-1] == f"Estimator rows: read by {tmp_path}, mean Spearman 0.569 [0.539, 0.587] against the latent intensities on its test items."
+    assert report._estimator_line({"estimator": None, "estimator_spearman": None}) == []

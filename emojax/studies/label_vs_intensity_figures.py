@@ -7,6 +7,7 @@ from __future__ import annotations
 
 
 import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
 import numpy as np
 
 from emojax import taxonomy
@@ -68,9 +69,9 @@ def calibration_figure(results: dict):
     ax.axvline(ref["face_hq_alpha_third_party"]["Elation"], color="k", ls="--", lw=1, label="Face HQ Elation (3rd party)")
     ax.set_yticks(y, [c[:28] for c in names], fontsize=7)
     ax.set_xlabel("interval Krippendorff alpha (95% CI)")
-    for g, col in zip(groups, colors):
-        ax.barh([], [], color=col, label=g)
-    ax.legend(fontsize=7, loc="lower right")
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [Patch(color=col, label=g) for g, col in zip(groups, colors)]
+    ax.legend(handles=handles, fontsize=7, loc="lower right")
     ax.set_title("Simulated raters, default calibration")
     fig.tight_layout()
     return fig
@@ -116,6 +117,20 @@ def per_category_figure(results: dict):
 FIGURES = {"label_vs_intensity": blend_figure, "per_category": per_category_figure, "calibration": calibration_figure, "noise_knob": knob_figure}
 
 
+def captioned(make):
+    """``make`` with a line under the figure saying what its intervals are."""
+
+    def draw(results: dict):
+        fig = make(results)
+        n = results["config"]["n_bootstrap"]
+        fig.text(0.5, 0.005, f"Intervals: 95% bootstrap CIs ({n} resamples of rater panels and items).",
+                 ha="center", va="bottom", fontsize=8, color="0.3")  # fmt: skip
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        return fig
+
+    return draw
+
+
 def save_all(results: dict, workdir: str) -> list[str]:
     """Writes every figure as ``workdir/<name>.png``; returns the paths."""
-    return save_figures(results, workdir, {f"{name}.png": make for name, make in FIGURES.items()})
+    return save_figures(results, workdir, {f"{name}.png": captioned(make) for name, make in FIGURES.items()})

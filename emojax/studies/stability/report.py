@@ -102,10 +102,24 @@ def _diagnostics(results) -> list[str]:
     return lines + ["", *_comparisons(diag["comparisons"])]
 
 
+def _estimator_line(results: dict[str, Any]) -> list[str]:
+    """Which estimator read the estimator rows, and how well it reads (its rows mean little
+    without it)."""
+    quality = results.get("estimator_spearman")
+    if not results.get("estimator"):
+        return []
+    if quality is None:
+        return ["", f"Estimator rows: read by {results['estimator']} (no eval.json: its quality is unknown)."]
+    lo, hi = quality["ci"]
+    return ["", f"Estimator rows: read by {results['estimator']}, mean Spearman {quality['spearman_mean']:.3f} "
+                f"[{lo:.3f}, {hi:.3f}] against the latent intensities on its test items."]
+
+
 def summary(results: dict[str, Any]) -> str:
     """The headline table, the comparisons, calibration, phase diagram and predictions."""
     cal = results["calibration"]
-    lines = ["## Defaults: every cell of the 2x2 (mean [95% CI] over seeds)", *_headline(results), "",
+    lines = ["## Defaults: every cell of the 2x2 (mean [95% CI] over seeds)", *_headline(results),
+             *_estimator_line(results), "",
              "## Paired seed differences (a win when the CI excludes 0)", *_comparisons(results["defaults"]["comparisons"]),
              "", "## Calibration (ours vs literature)",
              f"raw agreement {cal['ours']['raw_agreement']:.3f} (InstructGPT {cal['literature']['raw_agreement']}), "

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import os
 import time
 from typing import Any
@@ -325,6 +326,17 @@ def load_or_train_estimator(cfg: Config, workdir: str | None):
     return est.load_estimator(where), where
 
 
+def _estimator_quality(where: str | None) -> dict[str, Any] | None:
+    """The estimator's mean Spearman against the latent intensities (and its CI), from its
+    ``eval.json``; None without an estimator or an evaluation."""
+    path = os.path.join(where, "eval.json") if where else None
+    if path is None or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        ev = json.load(f)
+    return {"spearman_mean": ev["spearman_mean"], "ci": ev["spearman_mean_ci"]}
+
+
 def run(cfg: Config, workdir: str | None = None) -> dict[str, Any]:
     """Run the study; returns the JSON-ready results (see the module docstring). ``workdir``
     holds the estimator when ``cfg.estimator`` is a preset name."""
@@ -345,6 +357,7 @@ def run(cfg: Config, workdir: str | None = None) -> dict[str, Any]:
         "reaction_readout_sd": float(jnp.std(reply_pairs.readout(train.state_after[:, 0]) -
                                              reply_pairs.readout(train.state_after[:, 1]))),
         "estimator": estimator_dir,
+        "estimator_spearman": _estimator_quality(estimator_dir),
         "seconds": {"estimator": round(t_est, 1), "defaults": round(time.perf_counter() - t0 - t_est, 1)},
     }
     t1 = time.perf_counter()
