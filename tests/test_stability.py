@@ -258,3 +258,13 @@ def test_the_estimator_rows_carry_the_estimators_quality(tmp_path):
     line = report._estimator_line({"estimator": str(tmp_path), "estimator_spearman": quality})
     assert line[-1] == f"Estimator rows: read by {tmp_path}, mean Spearman 0.569 [0.539, 0.587] against the latent intensities on its test items."
     assert report._estimator_line({"estimator": None, "estimator_spearman": None}) == []
+
+
+def test_intervals_print_to_the_precision_they_support():
+    from emojax.studies.stability import report
+
+    assert report.ci({"mean": 0.0984, "lo": 0.0841, "hi": 0.1123, "n": 8}) == "0.10 [0.08, 0.11]"
+    assert report.ci({"mean": 0.3541, "lo": 0.3461, "hi": 0.3621, "n": 8}) == "0.354 [0.346, 0.362]"
+    assert report.ci({"mean": 0.5, "lo": 0.1, "hi": 0.9, "n": 8}) == "0.5 [0.1, 0.9]"
+    assert report.ci({"mean": 0.5, "lo": float("nan"), "hi": float("nan"), "n": 1}) == "0.500"
+    assert report.ci(None) == "-"

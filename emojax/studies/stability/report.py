@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from emojax.studies.stability.measure import CELLS, ESTIMATOR_CELLS
@@ -17,13 +18,22 @@ _COLUMNS = (
 )  # fmt: skip
 
 
+def decimals(half_width: float) -> int:
+    """The decimals an interval of this half-width supports: down to its first significant
+    digit (0.014 -> 2, 0.0045 -> 3), between 1 and 4."""
+    if not half_width > 0:
+        return 3
+    return int(min(4, max(1, -math.floor(math.log10(half_width)))))
+
+
 def ci(c: dict[str, float] | None) -> str:
-    """``0.512 [0.480, 0.544]``, or ``-`` when missing."""
+    """``0.51 [0.48, 0.54]``, rounded to what the interval supports, or ``-`` when missing."""
     if not c or c.get("mean") is None or c["mean"] != c["mean"]:
         return "-"
     if c.get("lo") is None or c["lo"] != c["lo"]:
         return f"{c['mean']:.3f}"
-    return f"{c['mean']:.3f} [{c['lo']:.3f}, {c['hi']:.3f}]"
+    d = decimals((c["hi"] - c["lo"]) / 2)
+    return f"{c['mean']:.{d}f} [{c['lo']:.{d}f}, {c['hi']:.{d}f}]"
 
 
 def _headline(results) -> list[str]:
