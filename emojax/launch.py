@@ -167,15 +167,14 @@ class Run:
         progress.set_label(self.name)
         _compilation_cache()
         self.start = time.perf_counter()
-        if threading_main():
+        if _on_main_thread():
             self._previous_term = signal.signal(signal.SIGTERM, _terminated)
         try:
             found = workdir.claim(self.workdir, self.record(), overwrite=self.overwrite)
         except BaseException as err:
             self._restore()
             if isinstance(err, workdir.WorkdirError):  # __exit__ does not run when __enter__ raises
-                print(f"[{self.name}] {err}", file=sys.stderr)
-                raise SystemExit(2) from None
+                self._refuse(err)
             raise
         self.resumed = found is not None
         if self.resumed:
@@ -184,6 +183,11 @@ class Run:
         else:
             self.say(f"preset={self.preset} -> {self.workdir}")
         return self
+
+    def _refuse(self, err: Exception) -> None:
+        """A work dir that cannot be used: its one line, exit status 2."""
+        print(f"[{self.name}] {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
     def _restore(self) -> None:
         if self._previous_term is not None:
@@ -201,8 +205,7 @@ class Run:
             return False
         again = "rerun the same command to resume"
         if issubclass(kind, workdir.WorkdirError):
-            print(f"[{self.name}] {err}", file=sys.stderr)
-            raise SystemExit(2) from None
+            self._refuse(err)
         if issubclass(kind, interrupt.Interrupted):
             print(f"[{self.name}] {err} after {elapsed}; {again}", file=sys.stderr)
             raise SystemExit(128 + err.signum) from None
@@ -246,7 +249,7 @@ def _terminated(signum, frame):
     raise _Terminated
 
 
-def threading_main() -> bool:
+def _on_main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()

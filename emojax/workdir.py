@@ -93,13 +93,11 @@ def claim(path: str, record: Mapping[str, Any], *, overwrite: bool = False) -> d
     usable(path)
     found = read_record(path)
     if found is not None:
-        # Shallowest fields first: ``config.steps`` tells more than a nested model field.
-        diffs = sorted(differences(_comparable(found), _comparable(record)), key=lambda d: d.split(":")[0].count("."))
+        diffs = differences(_comparable(found), _comparable(record))
         if not diffs:
             return found
         if not overwrite:
-            shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
-            raise WorkdirError(f"work dir {path} holds another run ({shown}): use another --workdir, or "
+            raise WorkdirError(f"work dir {path} holds another run ({_listed(diffs)}): use another --workdir, or "
                                f"--overwrite to delete it and start again")  # fmt: skip
         clear(path)
     elif os.listdir(path):
@@ -136,14 +134,28 @@ def check_same(path: str, config: Mapping[str, Any], filename: str = "config.jso
     results with the wrong one.
     """
     found = read_record(path, filename)
-    if found is None:
-        return
-    diffs = differences(json.loads(json.dumps(found, default=str)), json.loads(json.dumps(dict(config), default=str)))
+    if found is not None:
+        require_same(path, found, config)
+
+
+def require_same(path: str, found: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:
+    """Raise :class:`WorkdirError` naming what differs if the run ``found`` in ``path`` is not
+    the run ``wanted``."""
+    diffs = differences(_plain(found), _plain(wanted))
     if diffs:
-        shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
-        raise WorkdirError(f"{path} holds a run of another config ({shown}): use another work dir")
+        raise WorkdirError(f"{path} holds a run of another config ({_listed(diffs)}): use another work dir")
+
+
+def _listed(diffs: list[str]) -> str:
+    """The first three differences, shallowest first (``config.steps`` tells more than a
+    nested model field), and how many more there are."""
+    diffs = sorted(diffs, key=lambda d: d.split(":")[0].count("."))
+    return "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+
+
+def _plain(record: Mapping[str, Any]) -> dict:
+    return json.loads(json.dumps(dict(record), default=str))
 
 
 def _comparable(record: Mapping[str, Any]) -> dict:
-    plain = json.loads(json.dumps(dict(record), default=str))
-    return {name: value for name, value in plain.items() if name not in VOLATILE}
+    return {name: value for name, value in _plain(record).items() if name not in VOLATILE}

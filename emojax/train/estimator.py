@@ -117,11 +117,8 @@ def train_or_reuse(cfg: TrainConfig, workdir: str, *, progress: bool = True) -> 
       WorkdirError: ``workdir`` holds a run of another config.
     """
     if os.path.exists(os.path.join(workdir, "config.json")):
-        found = dataclasses.asdict(load_config(workdir))
-        diffs = workdir_lib.differences({"train": found}, {"train": dataclasses.asdict(cfg)})
-        if diffs:
-            shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
-            raise workdir_lib.WorkdirError(f"{workdir} holds a run of another config ({shown}): use another work dir")
+        found = {"train": dataclasses.asdict(load_config(workdir))}
+        workdir_lib.require_same(workdir, found, {"train": dataclasses.asdict(cfg)})
     if not os.path.exists(os.path.join(workdir, "eval.json")):
         run(cfg, workdir, progress=progress)
     return workdir
