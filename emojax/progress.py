@@ -80,9 +80,8 @@ class Phase:
 
     def _status(self) -> str:
         elapsed = time.perf_counter() - self.start
-        parts = [f"{self.done}/{self.total}" if self.total else f"{self.done}"]
-        if self.unit:
-            parts[0] += f" {self.unit}"
+        count = f"{self.done}/{self.total}" if self.total else f"{self.done}" if self.done else ""
+        parts = [f"{count} {self.unit}".strip()] if count else []  # a phase with nothing to count: time only
         parts.append(f"{duration(elapsed)} elapsed")
         if self.total and self._initial < self.done < self.total:
             rate = (self.done - self._initial) / elapsed

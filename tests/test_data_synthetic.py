@@ -139,8 +139,11 @@ def test_stored_arrays_are_the_worlds_items(built):
         np.testing.assert_array_equal(got["context"], np.asarray(want.context))
 
 
-def test_builds_are_deterministic_and_seeded(built, train, tmp_path):
+def test_builds_are_deterministic_and_seeded(built, train, tmp_path, capfd, monkeypatch):
+    monkeypatch.setenv("EMOJAX_PROGRESS", "plain")  # a log file: plain lines, no TFDS bars
     synthetic.build(TINY, tmp_path)
+    out, err = capfd.readouterr()
+    assert "building dataset emojax_synthetic" in out and "done, " in out and "\r" not in out + err
     again = read(TINY, tmp_path)
     for name in FIELDS + ("text",):
         np.testing.assert_array_equal(again[name], train[name])

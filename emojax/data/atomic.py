@@ -6,6 +6,9 @@ a later run takes for a finished dataset. Every emojax builder (the simulated
 temporary directory inside ``data_dir`` and renames the finished version directory into
 place: the version directory only ever appears complete. On failure nothing is left
 behind, not even the empty parent directories the attempt created.
+
+A build is one :func:`emojax.progress.phase`; TFDS's own tqdm bars are shown only when
+emojax shows bars (a terminal), so logs get plain lines, not carriage-return debris.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 import tensorflow_datasets as tfds
+
+from emojax import progress
 
 __all__ = ["prepare"]
 
@@ -48,7 +53,9 @@ def prepare(
     done = False
     try:
         staging = make_builder(tmp)
-        staging.download_and_prepare(download_dir=os.path.join(tmp, "downloads"), download_config=download_config)
+        tfds.display_progress_bar(progress.mode() == "bar")
+        with progress.phase(f"building dataset {name} in {data_dir}"):
+            staging.download_and_prepare(download_dir=os.path.join(tmp, "downloads"), download_config=download_config)
         if finish is not None:
             finish(staging)
         _move_into_place(os.fspath(staging.data_path), final)

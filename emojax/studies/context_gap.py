@@ -26,6 +26,7 @@ import numpy as np
 
 from emojax import config, metrics
 from emojax import progress as progress_lib
+from emojax.studies import tables
 from emojax.train import data, estimator, evaluate
 from emojax.train.config import PRESETS as TRAIN_PRESETS
 from emojax.train.config import TrainConfig
@@ -249,7 +250,7 @@ def summary(results: dict) -> str:
     for p in results["points"]:
         lo, hi = p["gap_ci"]
         lines.append(f"| {p['negation_rate']:g} | {p['irony_rate']:g} | {p['estimator_spearman']:.3f} | "
-                     f"{p['bag_of_words_spearman']:.3f} | {p['gap']:.3f} [{lo:.3f}, {hi:.3f}] |")  # fmt: skip
+                     f"{p['bag_of_words_spearman']:.3f} | {tables.interval(p['gap'], lo, hi)} |")  # fmt: skip
     b = results["bars"]
     lines += ["", f"Issue 3's bars at the world's defaults (gap >= {b['bar']} at 0.3, 0.1; <= {b['plain_bar']} at 0, 0): "
               f"met: {b['met_at_defaults']}. Points meeting the gap bar: {b['points_meeting_bar'] or 'none'}. "

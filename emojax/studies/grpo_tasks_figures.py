@@ -5,9 +5,9 @@ The launcher saves them as PNG; a notebook calls the same functions.
 
 from __future__ import annotations
 
-
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from emojax.studies.save_figures import save_figures
 
@@ -24,6 +24,13 @@ def _curves(ax, results: dict, key: str) -> None:
     first, last = results["final"]["steps"]
     ax.axvspan(first - 0.5, last + 0.5, color="0.9", zorder=0, label="final window")
     ax.set_xlabel("GRPO step (one rollout, then its updates)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _caption(fig, results: dict) -> None:
+    """What the lines are: no interval is drawn, every seed is."""
+    fig.text(0.01, 0.01, f"Thin lines: each of {len(results['seeds'])} seeds; black: their mean (no interval drawn). "
+             "Grey band: the final window the summary averages.", fontsize=8, color="0.3")  # fmt: skip
 
 
 def reward_figure(results: dict):
@@ -35,7 +42,8 @@ def reward_figure(results: dict):
     ax.set_ylabel("mean reward of the step's completions")
     ax.set_title(f"GRPO on {results['task']} ({results['preset'] or 'custom'} preset, {len(results['seeds'])} seeds)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: curves fill the axes
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    _caption(fig, results)
     return fig
 
 
@@ -51,7 +59,8 @@ def normalised_figure(results: dict):
     ax.set_title(f"{results['task']}: final normalised mean {final:.3f} "
                  f"(steps {results['final']['steps'][0]}-{results['final']['steps'][1]})")  # fmt: skip
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: curves fill the axes
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    _caption(fig, results)
     return fig
 
 

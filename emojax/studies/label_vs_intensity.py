@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from emojax import config, metrics, progress, taxonomy
+from emojax.studies import tables
 from emojax.world import affect, items, raters
 
 NO_EMOTION = taxonomy.NUM_CATEGORIES  # the 41st label: every rating was 0
@@ -408,7 +409,7 @@ def calibration_table(results: dict) -> str:
     for c, v in sorted(results["calibration"]["per_category"].items(), key=lambda kv: -np.nan_to_num(num(kv[1]["alpha"]), nan=-9)):
         paper = f"face alpha {face[c]:.2f} (3rd party)" if c in face else f"voice Cronbach range {lo:.3f} to {hi:.3f}"
         rows.append(
-            f"| {c} | {v['group']} | {num(v['alpha']):.2f} [{num(v['low']):.2f}, {num(v['high']):.2f}] "
+            f"| {c} | {v['group']} | {tables.interval(v['alpha'], v['low'], v['high'])} "
             f"| {num(v['cronbach']):.2f} | {paper} |"
         )
     cal = results["calibration"]
@@ -421,7 +422,7 @@ def calibration_table(results: dict) -> str:
 
 def results_table(results: dict) -> str:
     """Markdown: agreement per blend level for both rater conditions, and the verdicts."""
-    f = lambda ci: f"{ci['estimate']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}]"  # noqa: E731
+    f = lambda ci: tables.interval(ci["estimate"], ci["low"], ci["high"])  # noqa: E731
     rows = []
     for key, title in (("blend", "calibrated raters"), ("idiosyncratic_blend", "careful raters, idiosyncratic scales")):
         rows += [f"**{title}**", "", "| T | blend entropy | label kappa | pooled alpha | pooled ICC(2,1) | mean category alpha |",

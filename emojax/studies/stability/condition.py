@@ -7,7 +7,9 @@ takes the items (training pairs and held-out pairs, fixed across seeds, so that 
 different seeds score the same replies), draws each seed's judges and judgments (a seed is
 a fresh measurement: new annotators, new raters, new asks, new reward-model inits), and
 returns per-seed arrays. Seeds are ``jax.vmap``-ed; nothing here leaves the device until
-the end.
+the end. The one exception is the estimator: its reads of the users' utterances run
+before the program, seed by seed (:func:`read_estimator`), because a network vmapped over
+every seed holds every seed's activations at once (over 10 GB at the default preset).
 
 Per cell and seed it returns the signal metrics of :mod:`.signals` and, per aggregation of
 the reward-model ensemble, ``gold_accuracy`` (held-out pairs whose gold utilities differ:
@@ -30,7 +32,8 @@ from emojax.studies.stability import measure, reward_models, signals
 from emojax.studies.stability.reply_pairs import Items, WorldConfig
 from emojax.world import annotators, raters
 
-__all__ = ["Measurement", "calibration_slope", "ece", "gold_accuracy", "run_condition", "training_data"]
+__all__ = ["EstimatorReadings", "Measurement", "calibration_slope", "ece", "gold_accuracy", "read_estimator", "run_condition",
+           "training_data"]
 
 
 class Measurement(NamedTuple):
@@ -40,6 +43,39 @@ class Measurement(NamedTuple):
     emo: tuple[measure.EmotionJudgments, measure.EmotionJudgments, measure.EmotionJudgments]
     respondents: annotators.Respondents
     panel: raters.RaterPanel
+
+
+class EstimatorReadings(NamedTuple):
+    """The estimator's reads in one condition, stacked over seeds: two asks of the training
+    items, and one of the held-out items (``estimator_graded``'s calibration slope)."""
+
+    asks: tuple[measure.EmotionJudgments, measure.EmotionJudgments]
+    held: measure.EmotionJudgments | None
+
+
+def _seed_keys(key: jax.Array, cells: tuple[str, ...]) -> tuple[jax.Array, jax.Array, dict[str, jax.Array]]:
+    """One seed's keys: its measurement, the estimator's asks, and one per cell. Both the
+    compiled program and :func:`read_estimator` derive them here, so the estimator reads
+    what it would have read inside the program."""
+    key_measure, key_rm, key_est = jax.random.split(key, 3)
+    return key_measure, key_est, dict(zip(cells, jax.random.split(key_rm, len(cells))))
+
+
+_read = jax.jit(measure.read_emotion, static_argnames=("predict", "judgments"))
+
+
+def read_estimator(key: jax.Array, train: Items, test: Items, predict, world: WorldConfig, *, seeds: int,
+                   judgments: int, cells: tuple[str, ...]) -> EstimatorReadings:  # fmt: skip
+    """The estimator's reads for :func:`run_condition` with the same ``key`` and ``cells``,
+    one seed at a time (peak memory: one chunk of renderings, not one per seed)."""
+    per_seed = []
+    for key_seed in jax.random.split(key, seeds):
+        _, key_est, cell_keys = _seed_keys(key_seed, cells)
+        asks = tuple(_read(k, train, predict, world, judgments) for k in jax.random.split(key_est, 2))
+        held = _read(jax.random.fold_in(cell_keys["estimator_graded"], 1), test, predict, world, judgments) \
+            if "estimator_graded" in cells else None  # fmt: skip
+        per_seed.append(EstimatorReadings(asks, held))
+    return jax.tree.map(lambda *x: jnp.stack(x), *per_seed)
 
 
 def measure_seed(key: jax.Array, items: Items, judgments: int, acfg: annotators.AnnotatorConfig,
@@ -160,20 +196,22 @@ def run_condition(key: jax.Array, train: Items, test: Items, *, seeds: int, judg
     if set(cells) & set(measure.ESTIMATOR_CELLS) and (predict is None or world is None):
         raise ValueError("run_condition: estimator cells need predict (a trained estimator) and world")
     shares = jnp.asarray(annotator_cfg.shares if shares is None else shares, jnp.float32)
-    return _run(key, train, test, annotator_cfg, rater_cfg, reward_model_cfg, shares, world, seeds=seeds, judgments=judgments,
-                reask_new_order=reask_new_order, cells=tuple(cells), predict=predict)  # fmt: skip
+    cells = tuple(cells)
+    readings = read_estimator(key, train, test, predict, world, seeds=seeds, judgments=judgments, cells=cells) \
+        if set(cells) & set(measure.ESTIMATOR_CELLS) else None  # fmt: skip
+    return _run(key, train, test, annotator_cfg, rater_cfg, reward_model_cfg, shares, readings, seeds=seeds,
+                judgments=judgments, reask_new_order=reask_new_order, cells=cells)  # fmt: skip
 
 
-@functools.partial(jax.jit, static_argnames=("seeds", "judgments", "reask_new_order", "cells", "predict"))
-def _run(key, train, test, acfg, rcfg, rm_cfg, shares, world, *, seeds, judgments, reask_new_order, cells, predict):
-    def one(key):
-        key_measure, key_rm, key_est = jax.random.split(key, 3)
+@functools.partial(jax.jit, static_argnames=("seeds", "judgments", "reask_new_order", "cells"))
+def _run(key, train, test, acfg, rcfg, rm_cfg, shares, readings, *, seeds, judgments, reask_new_order, cells):
+    def one(key, readings):
+        key_measure, _, cell_keys = _seed_keys(key, cells)
         m = measure_seed(key_measure, train, judgments, acfg, rcfg, reask_new_order, shares)
-        if set(cells) & set(measure.ESTIMATOR_CELLS):
-            est = [measure.read_emotion(kk, train, predict, world, judgments) for kk in jax.random.split(key_est, 2)]
-            est.append(est[1])  # no frame to swap: the "swap" is the re-ask, reported as NaN
+        if readings is not None:
+            est = [*readings.asks, readings.asks[1]]  # no frame to swap: the "swap" is the re-ask, reported as NaN
         out = {}
-        for c, kc in zip(cells, jax.random.split(key_rm, len(cells))):
+        for c, kc in cell_keys.items():
             emo = est if c.startswith("estimator") else m.emo
             values = [measure.pair_values(c, e, p) for e, p in zip(emo, m.pref)]
             abstained = jnp.stack([p.binary == annotators.ABSTAIN for p in m.pref]) if c.startswith("preference") \
@@ -186,11 +224,10 @@ def _run(key, train, test, acfg, rcfg, rm_cfg, shares, world, *, seeds, judgment
             out[c] = {"signal": sig, "rm": _score(rewards, loss, test, rm_cfg), "final_loss": jnp.mean(final_loss)}
             if c.endswith("graded") and not c.startswith("preference"):  # a regression: its calibration slope
                 key_test = jax.random.fold_in(kc, 1)
-                held = measure.read_emotion(key_test, test, predict, world, judgments) if c.startswith("estimator") \
-                    else measure.rate_emotion(key_test, test, m.panel, rcfg)  # fmt: skip
+                held = readings.held if c.startswith("estimator") else measure.rate_emotion(key_test, test, m.panel, rcfg)
                 train_target = jnp.mean(emo[0].graded, axis=1).reshape(-1)
                 out[c]["rm"]["mean"]["calibration_slope"] = calibration_slope(
                     jnp.mean(rewards, axis=0).reshape(-1), train_target, jnp.mean(held.graded, axis=1).reshape(-1))
         return out
 
-    return jax.vmap(one)(jax.random.split(key, seeds))
+    return jax.vmap(one)(jax.random.split(key, seeds), readings)

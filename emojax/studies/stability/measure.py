@@ -67,7 +67,7 @@ def read_emotion(key: jax.Array, items: Items, predict, world: WorldConfig, judg
     An estimator has no frame; a re-ask is a new rendering."""
     tokens = utterances(key, items, world, judgments)  # [n, J, 3, L]
     flat = tokens.reshape(-1, tokens.shape[-1])
-    # In chunks: all renderings at once would hold every activation of every seed in memory.
+    # In chunks: all renderings at once would hold the activations of every one in memory.
     read = lambda t: readout(predict(t[None], language.mask(t)[None]))[0]  # noqa: E731
     scores = jax.lax.map(read, flat, batch_size=min(flat.shape[0], 1024)).reshape(tokens.shape[:3])  # [n, J, 3]
     graded = scores[..., 1:] - scores[..., :1]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from emojax.studies import tables
 from emojax.studies.stability.measure import CELLS, ESTIMATOR_CELLS
 from emojax.studies.stability.comparisons import AS_USED
 
@@ -18,22 +18,9 @@ _COLUMNS = (
 )  # fmt: skip
 
 
-def decimals(half_width: float) -> int:
-    """The decimals an interval of this half-width supports: down to its first significant
-    digit (0.014 -> 2, 0.0045 -> 3), between 1 and 4."""
-    if not half_width > 0:
-        return 3
-    return int(min(4, max(1, -math.floor(math.log10(half_width)))))
-
-
 def ci(c: dict[str, float] | None) -> str:
-    """``0.51 [0.48, 0.54]``, rounded to what the interval supports, or ``-`` when missing."""
-    if not c or c.get("mean") is None or c["mean"] != c["mean"]:
-        return "-"
-    if c.get("lo") is None or c["lo"] != c["lo"]:
-        return f"{c['mean']:.3f}"
-    d = decimals((c["hi"] - c["lo"]) / 2)
-    return f"{c['mean']:.{d}f} [{c['lo']:.{d}f}, {c['hi']:.{d}f}]"
+    """``0.51 [0.48, 0.54]`` for a :func:`~.study.seed_ci` dict (see :func:`emojax.studies.tables.interval`)."""
+    return tables.interval(*(c.get(name) for name in ("mean", "lo", "hi"))) if c else "-"
 
 
 def _headline(results) -> list[str]:
