@@ -16,7 +16,7 @@ from emojax import config
 from emojax.rl.config import GRPOConfig
 from emojax.rl.tasks import need_reply, reverse
 from emojax.studies import grpo_tasks as study
-from emojax.world import vocab
+from emojax.world import dialogue, vocab
 from experiments import grpo_tasks as launcher
 
 FAST = {"xla_backend_optimization_level": 0}  # halves XLA:CPU compile time
@@ -85,7 +85,7 @@ def test_resume_rewrites_results_without_training(smoke):
 
 def test_decoders():
     assert study.decoder("reverse")(np.array([3, 4, 12, reverse.SEP, 5, reverse.END, 0])) == "abj|c<end>"
-    text = study.decoder("need_reply")(np.array([1, *need_reply._phrase_table()[1][:5]]))
+    text = study.decoder("need_reply")(np.array([1, *dialogue.need_phrase_table()[1][:5]]))
     assert text == "what could i try ?"
     frames = np.array([need_reply.FRAME_ID["<inform>"], *vocab.ids(["coffee", "is", "good"]), vocab.EOS_ID])
     assert study.decoder("need_reply")(frames) == "in fact coffee is good"

@@ -23,14 +23,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from emojax import config
+from emojax import config, taxonomy
 from emojax.world import acts as acts_lib
 from emojax.world import behaviour, gold, vocab
 from emojax.world import user as user_lib
 from emojax.world.user import emotion_signal
 
-__all__ = ["FRAMES", "FRAME_ID", "FRAME_WIDTH", "NUM_FRAMES", "NUM_POINTERS", "POINTERS", "POINTER_ID", "WorldConfig",
-           "confirms", "decode", "emotion_signal", "expand", "expansion_table", "pointer_words", "reaction_signal"]
+__all__ = ["FRAMES", "FRAME_ID", "FRAME_WIDTH", "NEED_PHRASES", "NEED_WIDTH", "NUM_FRAMES", "NUM_POINTERS", "POINTERS",
+           "POINTER_ID", "WorldConfig", "confirms", "decode", "emotion_signal", "expand", "expansion_table",
+           "need_phrase_table", "pointer_words", "reaction_signal", "said_feelings", "shifted"]
 
 _W = vocab.WORD_ID
 
@@ -58,6 +59,40 @@ FRAME_WIDTH = max(len(words) for _, words in FRAMES)
 POINTERS = ("<said_feeling>", "<their_claim>")
 NUM_POINTERS = len(POINTERS)
 POINTER_ID = {name: vocab.VOCAB_SIZE + NUM_FRAMES + i for i, name in enumerate(POINTERS)}
+
+# How a user puts each hidden need (order of user.NEEDS) into words when they say it.
+NEED_PHRASES: tuple[tuple[str, ...], ...] = (
+    ("honestly", ",", "i", "just", "feel", "."),
+    ("what", "could", "i", "try", "?"),
+    ("am", "i", "right", "?"),
+    ("is", "that", "valid", "?"),
+)
+NEED_WIDTH = max(map(len, NEED_PHRASES))
+
+
+def need_phrase_table() -> np.ndarray:
+    """``[NUM_NEEDS, NEED_WIDTH]`` the tokens of :data:`NEED_PHRASES`, pads after."""
+    table = np.full((len(NEED_PHRASES), NEED_WIDTH), vocab.PAD_ID, np.int32)
+    for i, phrase in enumerate(NEED_PHRASES):
+        table[i, : len(phrase)] = vocab.ids(phrase)
+    return table
+
+
+def shifted(tokens: jax.Array, places: int) -> jax.Array:
+    """[T] the token ``places`` places later (pad past the end)."""
+    return jnp.concatenate([tokens, jnp.full((places,), vocab.PAD_ID, tokens.dtype)])[places:]
+
+
+def said_feelings(tokens: jax.Array) -> jax.Array:
+    """[40] bool: the categories a user's words ``[T]`` say as ``feel <word>`` or ``feel
+    <adverb> <word>`` (what a listener can reflect back; negated, ironic and other people's
+    feelings are not said this way)."""
+    category = jnp.asarray(vocab.emotion_word_category())
+    adverb = jnp.zeros((vocab.VOCAB_SIZE,), bool).at[vocab.ids([m for m in vocab.MODIFIERS if m])].set(True)
+    feel = tokens == _W["feel"]
+    c1, c2 = category[shifted(tokens, 1)], category[shifted(tokens, 2)]
+    cat = jnp.where(feel & (c1 >= 0), c1, jnp.where(feel & adverb[shifted(tokens, 1)] & (c2 >= 0), c2, -1))
+    return jnp.any(jax.nn.one_hot(cat, taxonomy.NUM_CATEGORIES) > 0, axis=0)
 
 
 @config.pytree_config

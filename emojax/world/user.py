@@ -166,8 +166,17 @@ def utterance(key: jax.Array, user: User, cfg: UserConfig) -> jax.Array:
     return language.render(key, user.state, user.topic, cfg.language, extra=belief[None])
 
 
-def emotion_signal(user: User, acts: acts_lib.Acts, reply_tone: jax.Array, params: ReactionParams) -> jax.Array:
-    """The user's perceived, unscaled reaction to a reply's acts (before persona effects)."""
+class Perceived(NamedTuple):
+    """A reply as the user takes it, in two parts (a conversation treats them differently:
+    :mod:`emojax.world.conversation`)."""
+
+    need: jax.Array  # [] how well the acts the user perceives match their need (need_act[need] . perceived)
+    rest: jax.Array  # [] everything else: misattunement, contradiction, flattery, tone, a question
+    contradicted: jax.Array  # [] bool: something said or agreed to went against a belief
+
+
+def perceive(user: User, acts: acts_lib.Acts, reply_tone: jax.Array, params: ReactionParams) -> Perceived:
+    """What the user perceives of a reply's acts (before persona effects)."""
     present = (acts.counts > 0).astype(jnp.float32)
     felt = user.state > 0
     attuned = jnp.any(acts.reflected & felt)
@@ -181,14 +190,20 @@ def emotion_signal(user: User, acts: acts_lib.Acts, reply_tone: jax.Array, param
     perceived = present.at[acts_lib.ACT_INDEX["reflection"]].set(attuned.astype(jnp.float32))
     perceived = perceived.at[acts_lib.ACT_INDEX["information"]].set(confirmed_info.astype(jnp.float32))
     perceived = perceived.at[acts_lib.ACT_INDEX["agreement"]].set(confirmed_agree.astype(jnp.float32))
-    return (
-        jnp.dot(params.need_act[user.need], perceived)
-        + params.misattuned * misattuned
+    rest = (
+        params.misattuned * misattuned
         + params.contradiction * contradicted
         + params.flattery * acts.counts[acts_lib.ACT_INDEX["flattery"]]
         + params.tone * reply_tone
         + params.question[user.persona] * present[acts_lib.ACT_INDEX["question"]]
     )
+    return Perceived(jnp.dot(params.need_act[user.need], perceived), rest, contradicted)
+
+
+def emotion_signal(user: User, acts: acts_lib.Acts, reply_tone: jax.Array, params: ReactionParams) -> jax.Array:
+    """The user's perceived, unscaled reaction to a reply's acts (before persona effects)."""
+    p = perceive(user, acts, reply_tone, params)
+    return p.need + p.rest
 
 
 def react(
@@ -213,17 +228,29 @@ def respond(key: jax.Array, user: User, signal: jax.Array, params: ReactionParam
 
     :func:`react` computes ``signal`` from what the user perceives; a study that defines the
     reaction otherwise (e.g. coupled to gold by a knob) passes its own and keeps the rest:
-    persona gain and loss, drift, noise, e clipped to [0, 100], valence following e and the
-    40-dim state rebuilt by constructed emotion.
+    persona gain and loss, drift, noise (:func:`change`), e clipped to [0, 100], valence
+    following e and the 40-dim state rebuilt by constructed emotion (:func:`move`).
     """
     key_noise, key_state = jax.random.split(key)
+    return move(key_state, user, change(key_noise, user, signal, params), params, cfg)
+
+
+def change(key: jax.Array, user: User, signal: jax.Array, params: ReactionParams) -> jax.Array:
+    """The change in e a reaction of unscaled size ``signal`` makes: ``scale * signal``,
+    times the persona's gain (if positive) or loss, plus its drift and noise."""
     delta = params.scale * signal
     delta = jnp.where(delta > 0, delta * params.gain[user.persona], delta * params.loss[user.persona])
-    delta = delta + params.drift[user.persona] + params.noise_sd * jax.random.normal(key_noise)
-    e = jnp.clip(user.e + delta, 0.0, 100.0)
+    return delta + params.drift[user.persona] + params.noise_sd * jax.random.normal(key)
+
+
+def move(key: jax.Array, user: User, delta: jax.Array, params: ReactionParams, cfg: UserConfig,
+         low: float = 0.0, high: float = 100.0) -> tuple[User, jax.Array]:
+    """The user after e moves by ``delta`` (clipped to ``[low, high]``), and the change made:
+    valence follows e by ``affect_coupling`` and the 40-dim state is rebuilt."""
+    e = jnp.clip(user.e + delta, low, high)
     valence = jnp.clip(
         user.situation.affect[0] + params.affect_coupling * (e - user.e) / 50.0, -1.0, 1.0
     )
     situation = user.situation._replace(affect=user.situation.affect.at[0].set(valence))
-    state = affect.construct(key_state, situation, cfg.affect)
+    state = affect.construct(key, situation, cfg.affect)
     return user._replace(situation=situation, state=state, e=e), e - user.e

@@ -23,26 +23,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from emojax import config, taxonomy
+from emojax import config
 from emojax.rl.observation import Observation
 from emojax.rl.rewards import register_reward
 from emojax.rl.tasks.base import Task, terminate
 from emojax.world import acts, gold, language, vocab
-from emojax.world.dialogue import (FRAME_ID, FRAME_WIDTH, FRAMES, NUM_FRAMES, NUM_POINTERS, POINTER_ID, POINTERS,
-                                   decode, expand, pointer_words)
+from emojax.world.dialogue import (FRAME_ID, FRAME_WIDTH, FRAMES, NEED_PHRASES, NEED_WIDTH, NUM_FRAMES, NUM_POINTERS,
+                                   POINTER_ID, POINTERS, decode, expand, need_phrase_table, pointer_words, said_feelings,
+                                   shifted)
 from emojax.world import user as user_lib
 
 __all__ = ["FRAMES", "FRAME_ID", "NEED_PHRASES", "POINTERS", "POINTER_ID", "NeedReplyConfig", "NeedReplyState", "decode",
            "expand", "make", "pointer_words"]
 
 _W = vocab.WORD_ID
-NEED_PHRASES: tuple[tuple[str, ...], ...] = (
-    ("honestly", ",", "i", "just", "feel", "."),
-    ("what", "could", "i", "try", "?"),
-    ("am", "i", "right", "?"),
-    ("is", "that", "valid", "?"),
-)
-NEED_WIDTH = max(map(len, NEED_PHRASES))
 # The act the optimal reply performs for each need (order of user.NEEDS).
 NEED_ACT = tuple(acts.ACT_INDEX[a] for a in ("reflection", "solution", "information", "validation"))
 RENDER_LEN = acts.NUM_ACTS * language.CLAUSE_WIDTH + 1  # what render_reply requires
@@ -93,13 +87,6 @@ class NeedReplyState(NamedTuple):
     visible: dict[str, jax.Array]  # need, topic, fact, belief: [n]; said: [n, 40]
 
 
-def _phrase_table() -> np.ndarray:
-    table = np.full((len(NEED_PHRASES), NEED_WIDTH), vocab.PAD_ID, np.int32)
-    for i, phrase in enumerate(NEED_PHRASES):
-        table[i, : len(phrase)] = vocab.ids(phrase)
-    return table
-
-
 # Act patterns, slot by slot: [pattern, slot, token] allowed. Slots past a pattern's length
 # allow nothing, so a prefix match stops there. Two slots depend on the prompt (_slots).
 _PATTERNS = ("reflection", "solution", "information", "validation", "normalizing")
@@ -127,21 +114,6 @@ def _static_slots() -> np.ndarray:
     for (p, j), ws in words.items():
         table[p, j, vocab.ids(ws)] = True
     return table
-
-
-def _shift(tokens: jax.Array, places: int) -> jax.Array:
-    """[T] the token ``places`` places later (pad past the end)."""
-    return jnp.concatenate([tokens, jnp.full((places,), vocab.PAD_ID, tokens.dtype)])[places:]
-
-
-def _said(prompt: jax.Array) -> jax.Array:
-    """[40] bool: categories said as ``feel <word>`` or ``feel <adverb> <word>``."""
-    category = jnp.asarray(vocab.emotion_word_category())
-    adverb = jnp.zeros((vocab.VOCAB_SIZE,), bool).at[vocab.ids([m for m in vocab.MODIFIERS if m])].set(True)
-    feel = prompt == _W["feel"]
-    c1, c2 = category[_shift(prompt, 1)], category[_shift(prompt, 2)]
-    cat = jnp.where(feel & (c1 >= 0), c1, jnp.where(feel & adverb[_shift(prompt, 1)] & (c2 >= 0), c2, -1))
-    return jnp.any(jax.nn.one_hot(cat, taxonomy.NUM_CATEGORIES) > 0, axis=0)
 
 
 def _reflectable(said: jax.Array) -> jax.Array:
@@ -176,7 +148,7 @@ def _progress(reply, need, fact, said) -> jax.Array:
     slots = jnp.asarray(_static_slots()).astype(jnp.float32)
     slots = slots.at[0, 4].set(jnp.where(feeling, 1.0, jnp.where(category >= 0, _NEAR_MISS, 0.0)))
     slots = slots.at[2, 2].set(jnp.where(subject, 1.0, jnp.where(any_subject, _NEAR_MISS, 0.0)))
-    windows = jnp.stack([_shift(reply, j) for j in range(_SLOT_LEN)])  # [J, T]
+    windows = jnp.stack([shifted(reply, j) for j in range(_SLOT_LEN)])  # [J, T]
     hits = slots[:, jnp.arange(_SLOT_LEN)[:, None], windows]  # [patterns, J, T]
     matched = jnp.sum(jnp.cumprod(hits, axis=1), axis=1)  # [patterns, T] prefix lengths
     best = jnp.max(matched, axis=-1) / jnp.asarray(_PATTERN_LEN)
@@ -216,9 +188,9 @@ def _prompt(key: jax.Array, cfg: NeedReplyConfig):
     u = user_lib.sample_user(key_user, truth, cfg.user)
     said = user_lib.utterance(key_say, u, cfg.user)
     said = jnp.where(said == vocab.EOS_ID, vocab.PAD_ID, said)
-    raw = jnp.concatenate([jnp.array([vocab.BOS_ID], jnp.int32), said, jnp.asarray(_phrase_table())[u.need]])
+    raw = jnp.concatenate([jnp.array([vocab.BOS_ID], jnp.int32), said, jnp.asarray(need_phrase_table())[u.need]])
     tokens = raw[jnp.argsort(raw != vocab.PAD_ID, stable=True)]  # pads first, order kept
-    visible = {"need": u.need, "topic": u.topic, "fact": u.fact, "belief": u.beliefs[u.fact], "said": _said(tokens)}
+    visible = {"need": u.need, "topic": u.topic, "fact": u.fact, "belief": u.beliefs[u.fact], "said": said_feelings(tokens)}
     return tokens, tokens != vocab.PAD_ID, NeedReplyState(user=u, truth=truth, visible=visible)
 
 

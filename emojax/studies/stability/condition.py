@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from emojax import progress
 from emojax.studies.stability import measure, reward_models, signals
 from emojax.studies.stability.reply_pairs import Items, WorldConfig
 from emojax.world import annotators, raters
@@ -69,12 +70,14 @@ def read_estimator(key: jax.Array, train: Items, test: Items, predict, world: Wo
     """The estimator's reads for :func:`run_condition` with the same ``key`` and ``cells``,
     one seed at a time (peak memory: one chunk of renderings, not one per seed)."""
     per_seed = []
-    for key_seed in jax.random.split(key, seeds):
-        _, key_est, cell_keys = _seed_keys(key_seed, cells)
-        asks = tuple(_read(k, train, predict, world, judgments) for k in jax.random.split(key_est, 2))
-        held = _read(jax.random.fold_in(cell_keys["estimator_graded"], 1), test, predict, world, judgments) \
-            if "estimator_graded" in cells else None  # fmt: skip
-        per_seed.append(EstimatorReadings(asks, held))
+    with progress.phase("the estimator reads the users' utterances", seeds, unit="seeds") as bar:
+        for key_seed in jax.random.split(key, seeds):
+            _, key_est, cell_keys = _seed_keys(key_seed, cells)
+            asks = tuple(_read(k, train, predict, world, judgments) for k in jax.random.split(key_est, 2))
+            held = _read(jax.random.fold_in(cell_keys["estimator_graded"], 1), test, predict, world, judgments) \
+                if "estimator_graded" in cells else None  # fmt: skip
+            per_seed.append(jax.block_until_ready(EstimatorReadings(asks, held)))
+            bar.update()
     return jax.tree.map(lambda *x: jnp.stack(x), *per_seed)
 
 

@@ -343,9 +343,9 @@ def run(cfg: Config, workdir: str | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     predict, estimator_dir = load_or_train_estimator(cfg, workdir)
     t_est = time.perf_counter() - t0
+    train, test = _items(cfg, cfg.world)
+    cells = measure.CELLS + (measure.ESTIMATOR_CELLS if predict is not None else ())
     with progress.phase("default condition (compiles the measurement program first)", 1) as bar:
-        train, test = _items(cfg, cfg.world)
-        cells = measure.CELLS + (measure.ESTIMATOR_CELLS if predict is not None else ())
         summary, per_seed = _condition(cfg, train, test, cfg.rater_config, cells, predict=predict)
         bar.update()
     results: dict[str, Any] = {
