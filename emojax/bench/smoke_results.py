@@ -27,6 +27,7 @@ STUDIES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "grpo_reverse": ("experiments.grpo_tasks", ("--set", "task=reverse"), "results.json"),
     "grpo_need_reply": ("experiments.grpo_tasks", ("--set", "task=need_reply"), "results.json"),
     "train_estimator": ("experiments.train_estimator", ("--set", "data_dir={data}"), "eval.json"),
+    "empathy": ("experiments.empathy", (), "results.json"),
 }
 
 # Keys whose values are wall-clock measurements, not results.

@@ -126,42 +126,41 @@ def _last_real(mask: jax.Array) -> jax.Array:
     return jnp.max(jnp.where(mask, jnp.arange(mask.shape[-1]), 0), axis=-1)
 
 
-def sample(
-    graphdef: nnx.GraphDef,
-    state: nnx.State,
-    key: jax.Array,
-    prompt_tokens: jax.Array,
-    prompt_mask: jax.Array,
-    cfg: SamplerConfig,
-    shared_prompt: int = 1,
-) -> Rollout:
-    """Prefill the prompts [B, P], then decode ``cfg.max_new_tokens`` tokens in ``lax.scan``.
+def prefill(graphdef: nnx.GraphDef, state: nnx.State, tokens: jax.Array, mask: jax.Array, cache: policy.KVCache,
+            lengths: jax.Array) -> tuple[jax.Array, policy.KVCache, jax.Array]:  # fmt: skip
+    """Feed a chunk ``[B, T]`` into ``cache`` after each row's ``lengths`` real tokens (a
+    prompt; in a conversation, the user's turn). Returns the logits ``[B, V]`` after each
+    row's last real token of the chunk (meaningless for a row with none), the cache and the
+    new lengths. Pads anywhere in the chunk are skipped by mask and position."""
+    b, t = tokens.shape
+    positions = lengths[:, None] + policy.positions_from_mask(mask)
+    hidden, cache = policy.apply_hidden(graphdef, state, tokens, positions, mask, cache)
+    # The output projection only for each row's last real token.
+    last = jnp.take(hidden, jnp.arange(b) * t + _last_real(mask), axis=0)
+    return policy.apply_logits(graphdef, state, last), cache, lengths + jnp.sum(mask, axis=-1, dtype=jnp.int32)
 
-    Every prompt needs at least one real token. The token of step ``i`` is drawn with
-    ``jax.random.fold_in(key, i)``, so a row's samples before its end token do not depend on
-    ``end_token``. With ``shared_prompt=G > 1`` the prompts come in runs of ``G`` equal rows
-    (a GRPO group): each is prefilled once and its cache repeated ``G`` times (only row 0 of
-    each run is read); the samples are those of ``G = 1`` up to float rounding.
+
+class Decoded(NamedTuple):
+    tokens: jax.Array  # [B, N] int32: the drawn tokens, pads after a row's end (or everywhere if it was done)
+    logprobs: jax.Array  # [B, N] float32: log p(token) under softmax(logits / temperature); 0 where masked
+    live: jax.Array  # [B, N] bool: the policy's own tokens, up to and including the end token
+    done: jax.Array  # [B] bool: emitted the end token, or was done before
+
+
+def decode(graphdef: nnx.GraphDef, state: nnx.State, key: jax.Array, logits: jax.Array, cache: policy.KVCache,
+           lengths: jax.Array, cfg: SamplerConfig, done: jax.Array | None = None,
+           ) -> tuple[Decoded, policy.KVCache, jax.Array]:  # fmt: skip
+    """Draw ``cfg.max_new_tokens`` tokens from ``logits`` ``[B, V]`` on, feeding each but
+    the last into ``cache`` (a ``lax.scan``). Rows ``done`` at the start draw nothing.
+
+    Token ``i`` is drawn with ``jax.random.fold_in(key, i)``, so a row's samples before its
+    end token do not depend on ``end_token``. The last token is not fed (no forward pass is
+    wasted): a caller that goes on (a conversation) feeds it with what comes next. Returns
+    the draws, the cache and ``lengths`` counting the fed tokens.
     """
     forward = functools.partial(policy.apply, graphdef, state)
-    model_cfg: policy.PolicyConfig = nnx.merge(graphdef, state).cfg
-    b, p = prompt_tokens.shape
     n = cfg.max_new_tokens
-    prompt_mask = prompt_mask.astype(bool)
-    lengths = jnp.sum(prompt_mask, axis=-1, dtype=jnp.int32)
-
-    g = shared_prompt
-    if b % g:
-        raise ValueError(f"shared_prompt={g} does not divide the {b} prompts")
-    first_tokens, first_mask = prompt_tokens[::g], prompt_mask[::g]
-    cache = policy.init_cache(model_cfg, b // g, p + n)
-    # Prefill: the output projection only for each row's last real prompt token.
-    hidden, cache = policy.apply_hidden(graphdef, state, first_tokens, policy.positions_from_mask(first_mask),
-                                        first_mask, cache)
-    last = jnp.take(hidden, jnp.arange(b // g) * p + _last_real(first_mask), axis=0)
-    logits = policy.apply_logits(graphdef, state, last)
-    if g > 1:
-        cache, logits = jax.tree.map(lambda x: jnp.repeat(x, g, axis=0), (cache, logits))
+    done = jnp.zeros(logits.shape[:1], bool) if done is None else done
 
     def choose(logits, done, step):
         scaled = logits / cfg.temperature
@@ -179,19 +178,50 @@ def sample(
         logits, cache = forward(token[:, None], (lengths + i)[:, None], live[:, None], cache)
         return (logits[:, 0], cache, done), (token, logp, live)
 
-    # N - 1 steps that sample and feed back, then one last draw: no forward pass is wasted.
-    done = jnp.zeros((b,), bool)
-    (logits, _, done), (tokens, logps, live) = jax.lax.scan(step, (logits, cache, done), jnp.arange(n - 1))
+    (logits, cache, done), (tokens, logps, live) = jax.lax.scan(step, (logits, cache, done), jnp.arange(n - 1))
     last_token, last_logp, last_live, done = choose(logits, done, n - 1)
-    completion = jnp.concatenate([tokens.T, last_token[:, None]], axis=1)
-    logprobs = jnp.concatenate([logps.T, last_logp[:, None]], axis=1)
-    completion_mask = jnp.concatenate([live.T, last_live[:, None]], axis=1)
+    live = jnp.concatenate([live.T, last_live[:, None]], axis=1)
+    fed = jnp.sum(live[:, :-1], axis=-1, dtype=jnp.int32)
+    return Decoded(jnp.concatenate([tokens.T, last_token[:, None]], axis=1),
+                   jnp.concatenate([logps.T, last_logp[:, None]], axis=1), live, done), cache, lengths + fed  # fmt: skip
+
+
+def sample(
+    graphdef: nnx.GraphDef,
+    state: nnx.State,
+    key: jax.Array,
+    prompt_tokens: jax.Array,
+    prompt_mask: jax.Array,
+    cfg: SamplerConfig,
+    shared_prompt: int = 1,
+) -> Rollout:
+    """Prefill the prompts [B, P], then decode ``cfg.max_new_tokens`` tokens in ``lax.scan``
+    (:func:`prefill`, then :func:`decode`).
+
+    Every prompt needs at least one real token. The token of step ``i`` is drawn with
+    ``jax.random.fold_in(key, i)``, so a row's samples before its end token do not depend on
+    ``end_token``. With ``shared_prompt=G > 1`` the prompts come in runs of ``G`` equal rows
+    (a GRPO group): each is prefilled once and its cache repeated ``G`` times (only row 0 of
+    each run is read); the samples are those of ``G = 1`` up to float rounding.
+    """
+    model_cfg: policy.PolicyConfig = nnx.merge(graphdef, state).cfg
+    b, p = prompt_tokens.shape
+    prompt_mask = prompt_mask.astype(bool)
+    g = shared_prompt
+    if b % g:
+        raise ValueError(f"shared_prompt={g} does not divide the {b} prompts")
+    cache = policy.init_cache(model_cfg, b // g, p + cfg.max_new_tokens)
+    logits, cache, lengths = prefill(graphdef, state, prompt_tokens[::g], prompt_mask[::g], cache,
+                                     jnp.zeros((b // g,), jnp.int32))
+    if g > 1:
+        cache, logits, lengths = jax.tree.map(lambda x: jnp.repeat(x, g, axis=0), (cache, logits, lengths))
+    out, _, _ = decode(graphdef, state, key, logits, cache, lengths, cfg)
     return Rollout(
-        tokens=jnp.concatenate([prompt_tokens.astype(jnp.int32), completion], axis=1),
-        mask=jnp.concatenate([prompt_mask, completion_mask], axis=1),
-        logprobs=logprobs,
-        completion_mask=completion_mask,
-        ended=done,
+        tokens=jnp.concatenate([prompt_tokens.astype(jnp.int32), out.tokens], axis=1),
+        mask=jnp.concatenate([prompt_mask, out.live], axis=1),
+        logprobs=out.logprobs,
+        completion_mask=out.live,
+        ended=out.done,
     )
 
 

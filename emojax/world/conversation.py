@@ -19,10 +19,11 @@ goodbye), when it falls to ``fail_at`` (0 in training; below 10 in evaluation) o
 turn limit; final grades S/A/B/C/F (>= 100, >= 70, >= 40, >= 10, below). As in RLVER's
 simulator, ``e`` is capped at 100 and has no lower clamp, and it moves in steps of 5 or 10
 (``steps``): RLVER's released evaluation logs show +-5 or +-10 in 97% of 15,369 turns.
-``strong`` (the raw change at which the step is 10, not 5) is calibrated so that the world's
-candidate replies (:mod:`emojax.world.behaviour`) move ``e`` by 10 in 26.2% of turns, the
-share in those logs (:func:`calibrate_strong`); the mean and sign of the change depend on
-who replies, and are measured, not set.
+``strong`` (the raw change at which the step is 10, not 5) is calibrated so that in whole
+conversations at RLVER's evaluation settings the world's candidate replies
+(:mod:`emojax.world.behaviour`) move ``e`` by 10 in 26.2% of turns, the share in those logs
+(:func:`calibrate_strong`); the mean and sign of the change depend on who replies, and are
+measured, not set (:mod:`emojax.studies.empathy` shows them beside RLVER's).
 
 What makes a conversation more than ``T`` copies of one reply (state across turns):
 
@@ -61,7 +62,8 @@ from emojax.world import gold as gold_lib
 from emojax.world import user as user_lib
 
 __all__ = ["EVALUATION", "GRADES", "GRADE_FLOORS", "HARD", "PRESETS", "TRAIN", "Chat", "ConversationConfig", "Record",
-           "calibrate_strong", "change_statistics", "gold", "grade", "outcome", "profiles", "reset", "step", "visible"]  # fmt: skip
+           "behaviour_conversations", "behaviour_replies", "calibrate_strong", "change_statistics", "gold", "grade",
+           "outcome", "profiles", "reset", "step", "visible"]  # fmt: skip
 
 GRADES: tuple[str, ...] = ("S", "A", "B", "C", "F")
 GRADE_FLOORS: tuple[float, ...] = (100.0, 70.0, 40.0, 10.0)  # S, A, B, C; F below the last
@@ -99,7 +101,7 @@ class ConversationConfig:
     fail_at: float = 0.0
     success_at: float = 100.0
     steps: tuple[float, ...] = (5.0, 10.0)
-    strong: float = 7.7
+    strong: float = 5.9
     acceptance: float = 1.0
     repeat_gain: float = 0.5
     grudge: float = 0.5
@@ -157,6 +159,7 @@ class Chat(NamedTuple):
     unheard: jax.Array  # [] int: replies in a row that did not serve the need
     said: jax.Array  # [turn_len] the user's last turn
     e_start: jax.Array  # []
+    last_raw: jax.Array  # [] the last reply's change in e before it was rounded to a step
     record: Record
 
 
@@ -197,7 +200,8 @@ def _reset_one(profile: jax.Array, cfg: ConversationConfig) -> Chat:
     hint = jnp.asarray(cfg.hint_after == 0)
     said = _turn(key_say, u, hint, jnp.asarray(False), cfg)
     zero = jnp.zeros((), jnp.int32)
-    return Chat(u, truth, zero, jnp.asarray(False), jnp.asarray(False), jnp.zeros(()), zero, said, u.e, _empty_record())
+    return Chat(u, truth, zero, jnp.asarray(False), jnp.asarray(False), jnp.zeros(()), zero, said, u.e, jnp.zeros(()),
+                _empty_record())
 
 
 @jax.jit
@@ -265,7 +269,7 @@ def _step_one(key: jax.Array, chat: Chat, reply: jax.Array, cfg: ConversationCon
     done = left | (turn >= cfg.max_turns)
     unheard = jnp.where(served, 0, chat.unheard + 1)
     said = _turn(key_say, u, unheard >= cfg.hint_after, left, cfg)
-    return Chat(u, chat.truth, turn, done, chat.served | served, sting, unheard, said, chat.e_start,
+    return Chat(u, chat.truth, turn, done, chat.served | served, sting, unheard, said, chat.e_start, raw,
                 _tally(chat.record, chat, words))
 
 
@@ -321,27 +325,49 @@ def gold(chat: Chat) -> dict[str, jax.Array]:
             "premature_solutions": per(r.premature_solutions)}  # fmt: skip
 
 
+def behaviour_replies(key: jax.Array, chat: Chat) -> jax.Array:
+    """``[n, REPLY_LEN]`` one of the world's candidate replies (:mod:`.behaviour`) per
+    conversation, in world words: a mixed, untrained but well-formed speaker."""
+    n = chat.turn.shape[0]
+    key_plan, key_say = jax.random.split(key)
+
+    def one(kp, ks, u, truth):
+        return acts_lib.render_reply(ks, behaviour.sample_plan(kp, u, truth, behaviour.BehaviourConfig()),
+                                     behaviour.REPLY_LEN)  # fmt: skip
+
+    return jax.vmap(one)(jax.random.split(key_plan, n), jax.random.split(key_say, n), chat.user, chat.truth)
+
+
 @functools.partial(jax.jit, static_argnames="n")
-def _behaviour_changes(key: jax.Array, n: int, cfg: ConversationConfig) -> jax.Array:
-    """Raw changes in e of the world's candidate replies to ``n`` fresh users' openings."""
-    key_users, key_plans, key_render, key_change = jax.random.split(key, 4)
+def behaviour_conversations(key: jax.Array, n: int, cfg: ConversationConfig) -> tuple[jax.Array, jax.Array, Chat]:
+    """``n`` whole conversations of fresh users with the world's candidate replies: each
+    reply's raw change in e and whether it was made (``[max_turns, n]`` each), and the
+    final conversations."""
+    key_users, key_turns = jax.random.split(key)
     chat, _ = reset(profiles(key_users, n), cfg)
 
-    def one(kp, kr, kc, c):
-        plan = behaviour.sample_plan(kp, c.user, c.truth, behaviour.BehaviourConfig())
-        words = acts_lib.render_reply(kr, plan, behaviour.REPLY_LEN)
-        return _raw_change(kc, c, words, cfg)[0]
+    def turn(chat, key):
+        key_reply, key_step = jax.random.split(key)
+        new, _, _ = step(key_step, chat, behaviour_replies(key_reply, chat), cfg)
+        return new, (new.last_raw, ~chat.done)
 
-    keys = [jax.random.split(k, n) for k in (key_plans, key_render, key_change)]
-    return jax.vmap(one)(*keys, chat)
+    chat, (raw, live) = jax.lax.scan(turn, chat, jax.random.split(key_turns, cfg.max_turns))
+    return raw, live, chat
 
 
-def calibrate_strong(key: jax.Array, cfg: ConversationConfig = TRAIN, n: int = 4096,
-                     share_large: float = RLVER_CHANGES["share_10"]) -> float:  # fmt: skip
-    """The ``strong`` at which the world's candidate replies move ``e`` by the large step in
-    ``share_large`` of turns (RLVER's logs: 26.2%)."""
-    raw = np.abs(np.asarray(_behaviour_changes(key, n, cfg)))
-    return float(np.quantile(raw, 1.0 - share_large))
+def calibrate_strong(key: jax.Array, cfg: ConversationConfig | None = None, n: int = 2048,
+                     share_large: float = RLVER_CHANGES["share_10"], rounds: int = 3) -> float:  # fmt: skip
+    """The ``strong`` at which ``e`` moves by the large step in ``share_large`` of the turns
+    of whole conversations with the world's candidate replies, at RLVER's evaluation
+    settings (its logs are of those: 26.2%). ``strong`` shapes the conversations it is read
+    from (a user who reaches 100 or falls below 10 leaves), so it is found by ``rounds`` of
+    fixed-point iteration from ``cfg.strong``."""
+    cfg = EVALUATION if cfg is None else cfg
+    strong = cfg.strong
+    for _ in range(rounds):
+        raw, live, _ = behaviour_conversations(key, n, dataclasses.replace(cfg, strong=strong))
+        strong = float(np.quantile(np.abs(np.asarray(raw)[np.asarray(live)]), 1.0 - share_large))
+    return strong
 
 
 def change_statistics(changes) -> dict[str, float]:

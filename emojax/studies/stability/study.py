@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from emojax import config, metrics, progress
+from emojax.studies.tables import seed_ci
 from emojax.studies.stability import condition, diagnostics, measure, predictions, reply_pairs, reward_models
 from emojax.studies.stability.comparisons import ACCURACY, AS_USED, COMPARISONS, STABILITY
 from emojax.world import annotators, raters
@@ -59,11 +60,6 @@ LITERATURE = {
     "face_interval_alpha_best": 0.6,  # about EmoNet-Face HQ's best categories (third-party)
 }
 CALIBRATION_TOLERANCE = 0.03  # the issue's "within 3 points"
-
-# Two-sided 97.5% quantiles of Student's t, by degrees of freedom.
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 19: 2.093, 24: 2.064, 29: 2.045}  # fmt: skip
-
 
 @dataclasses.dataclass(frozen=True)
 class PhaseConfig:
@@ -148,24 +144,6 @@ PRESETS: dict[str, Config] = {
                                      noise_scales=(2.0, 0.2), rhos=(0.1, 1.0))),
     "default": Config(),
 }  # fmt: skip
-
-
-def seed_ci(values) -> dict[str, float]:
-    """Mean and 95% t-interval over seeds of ``values`` ``[S]`` (NaNs dropped)."""
-    v = np.asarray(values, np.float64)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return {"mean": float("nan"), "lo": float("nan"), "hi": float("nan"), "n": 0}
-    m = float(np.mean(v))
-    if v.size < 2:
-        return {"mean": m, "lo": float("nan"), "hi": float("nan"), "n": int(v.size)}
-    df = v.size - 1
-    if df < 30:  # the nearest tabulated df at or below: a slightly wider, conservative interval
-        t = _T975[max(d for d in _T975 if d <= df)]
-    else:
-        t = 1.96 + 2.4 / df
-    half = float(t * np.std(v, ddof=1) / np.sqrt(v.size))
-    return {"mean": m, "lo": m - half, "hi": m + half, "n": int(v.size)}
 
 
 def _seed_pairs(rewards: np.ndarray, fn) -> np.ndarray:
@@ -315,7 +293,8 @@ def load_or_train_estimator(cfg: Config, workdir: str | None):
     from emojax.train import estimator as est
 
     if os.path.isdir(cfg.estimator):
-        return est.load_estimator(cfg.estimator), cfg.estimator
+        with progress.phase(f"loading the estimator in {cfg.estimator}"):
+            return est.load_estimator(cfg.estimator), cfg.estimator
     if cfg.estimator not in train_config.PRESETS:
         raise ValueError(f"Config.estimator must be a trained estimator's work dir or one of "
                          f"{sorted(train_config.PRESETS)}, got {cfg.estimator!r}")  # fmt: skip
@@ -323,7 +302,8 @@ def load_or_train_estimator(cfg: Config, workdir: str | None):
         raise ValueError("run: an estimator preset needs a workdir to train it in (or set estimator='')")
     where = os.path.join(workdir, "estimator")
     est.train_or_reuse(dataclasses.replace(train_config.PRESETS[cfg.estimator], baselines=False), where)
-    return est.load_estimator(where), where
+    with progress.phase(f"loading the estimator in {where}"):
+        return est.load_estimator(where), where
 
 
 def _estimator_quality(where: str | None) -> dict[str, Any] | None:
@@ -343,9 +323,9 @@ def run(cfg: Config, workdir: str | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     predict, estimator_dir = load_or_train_estimator(cfg, workdir)
     t_est = time.perf_counter() - t0
-    train, test = _items(cfg, cfg.world)
-    cells = measure.CELLS + (measure.ESTIMATOR_CELLS if predict is not None else ())
     with progress.phase("default condition (compiles the measurement program first)", 1) as bar:
+        train, test = _items(cfg, cfg.world)
+        cells = measure.CELLS + (measure.ESTIMATOR_CELLS if predict is not None else ())
         summary, per_seed = _condition(cfg, train, test, cfg.rater_config, cells, predict=predict)
         bar.update()
     results: dict[str, Any] = {

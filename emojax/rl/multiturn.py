@@ -1,0 +1,107 @@
+"""Conversations in the compiled engine: the policy and an environment take turns in one
+``lax.scan``, with one KV cache kept across turns.
+
+Why one program: a conversation stepped on the host (the policy's sampling jitted per turn,
+the environment in a Python loop, as TRL's environment factory and verl's interaction loop
+run it) pays a dispatch and a re-prefill of the whole history every turn, and cannot be
+vmapped over seeds. Here each turn decodes the reply from the cache
+(:func:`emojax.rl.sampler.decode`), the environment answers
+(:class:`emojax.rl.environments.Environment`), and the reply's last token and the answer are
+fed into the cache as one chunk (:func:`emojax.rl.sampler.prefill`), all with static shapes.
+
+The transcript's slots are laid out as the cache's: the opening ``[P]``, then per turn the
+reply ``[N]`` and the environment's answer ``[U]``, ``L = P + T (N + U)`` in all. Pads are
+skipped by mask and rotary position, so a teacher-forced forward pass over the transcript
+(:func:`emojax.rl.sampler.token_logprobs` with ``num_completion = L - P``) scores the same
+log-probs the rollout drew with. ``policy_mask`` marks the policy's own tokens: only they
+enter the loss. A conversation that has ended stops generating (its rows are masked, not
+branched), and its answers are pads.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from emojax.rl import policy, sampler
+from emojax.rl.environments import Environment
+
+__all__ = ["Transcript", "converse", "transcript_len"]
+
+
+class Transcript(NamedTuple):
+    """``B`` conversations of at most ``T`` turns.
+
+    Attributes:
+      tokens: ``[B, L]`` int32: opening, then reply and answer per turn.
+      mask: ``[B, L]`` bool: real tokens.
+      policy_mask: ``[B, L]`` bool: the policy's own tokens (its replies up to and
+        including each end token).
+      logprobs: ``[B, L]`` float32: log p of each policy token as drawn; 0 elsewhere.
+      turns: ``[B]`` int32: replies the policy wrote.
+      truncated: ``[B, T]`` bool: a reply written that hit ``N`` tokens without an end token.
+    """
+
+    tokens: jax.Array
+    mask: jax.Array
+    policy_mask: jax.Array
+    logprobs: jax.Array
+    turns: jax.Array
+    truncated: jax.Array
+
+
+def transcript_len(opening: int, env: Environment, max_new_tokens: int, max_turns: int | None = None) -> int:
+    """``L = P + T (N + U)``."""
+    turns = env.max_turns if max_turns is None else max_turns
+    return opening + turns * (max_new_tokens + env.turn_len)
+
+
+def converse(graphdef: nnx.GraphDef, state: nnx.State, key: jax.Array, env: Environment, env_state: Any,
+             opening: jax.Array, cfg: sampler.SamplerConfig, max_turns: int | None = None,
+             ) -> tuple[Transcript, Any]:  # fmt: skip
+    """Run ``B`` conversations: the policy replies (``cfg``: its decoding; ``max_new_tokens``
+    is ``N``), the environment answers, for ``max_turns`` turns (default: the
+    environment's) or until each ends. Returns the transcript and the environment's final
+    state (for rewards and gold).
+
+    ``opening`` ``[B, P]`` is what :attr:`Environment.reset` returned for ``env_state``;
+    every opening needs one real token. Turn ``t`` draws with ``fold_in(key, t)``.
+    """
+    model_cfg: policy.PolicyConfig = nnx.merge(graphdef, state).cfg
+    if env.vocab_size > model_cfg.vocab_size:
+        raise ValueError(f"converse: environment {env.name!r} needs a policy vocabulary of {env.vocab_size}, "
+                         f"the policy has {model_cfg.vocab_size}")  # fmt: skip
+    turns = env.max_turns if max_turns is None else max_turns
+    b, p = opening.shape
+    length = transcript_len(p, env, cfg.max_new_tokens, turns)
+    opening_mask = opening != env.pad_token
+    cache = policy.init_cache(model_cfg, b, length)
+    logits, cache, lengths = sampler.prefill(graphdef, state, opening, opening_mask, cache, jnp.zeros((b,), jnp.int32))
+
+    def turn(carry, t):
+        logits, cache, lengths, env_state, done = carry
+        key_policy, key_env = jax.random.split(jax.random.fold_in(key, t))
+        out, cache, lengths = sampler.decode(graphdef, state, key_policy, logits, cache, lengths, cfg, done)
+        reply = jnp.where(out.live, out.tokens, env.pad_token)
+        env_state, said, ended = env.step(key_env, env_state, reply)
+        said = jnp.where(done[:, None], env.pad_token, said)
+        chunk = jnp.concatenate([out.tokens[:, -1:], said], axis=1)
+        chunk_mask = jnp.concatenate([out.live[:, -1:], said != env.pad_token], axis=1)
+        logits, cache, lengths = sampler.prefill(graphdef, state, chunk, chunk_mask, cache, lengths)
+        wrote = jnp.any(out.live, axis=1)
+        truncated = wrote & ~jnp.any(out.live & (out.tokens == cfg.end_token), axis=1)
+        return (logits, cache, lengths, env_state, done | ended), (reply, out.logprobs, out.live, said, wrote, truncated)
+
+    carry = (logits, cache, lengths, env_state, jnp.zeros((b,), bool))
+    (_, _, _, env_state, _), (replies, logps, live, said, wrote, truncated) = jax.lax.scan(turn, carry, jnp.arange(turns))
+    # [T, B, ...] -> [B, T * (N + U)]: per turn the reply, then the answer.
+    body = lambda r, a: jnp.concatenate([r, a], axis=2).transpose(1, 0, 2).reshape(b, -1)  # noqa: E731
+    tokens = jnp.concatenate([opening.astype(jnp.int32), body(replies, said)], axis=1)
+    policy_mask = jnp.concatenate([jnp.zeros_like(opening_mask), body(live, jnp.zeros(said.shape, bool))], axis=1)
+    logprobs = jnp.concatenate([jnp.zeros(opening.shape, jnp.float32), body(logps, jnp.zeros(said.shape))], axis=1)
+    mask = jnp.concatenate([opening_mask, body(live, said != env.pad_token)], axis=1)
+    transcript = Transcript(tokens, mask, policy_mask, logprobs, jnp.sum(wrote, axis=0, dtype=jnp.int32), truncated.T)
+    return transcript, env_state
