@@ -67,12 +67,34 @@ def test_gold_hidden_in_containers_is_rejected():
 
 
 def test_visible_signals_are_allowed_and_survive_jit_and_vmap():
-    obs = make_obs(a=[1.0, 2.0], extras={"emotion": jnp.zeros((2, 40)), "user_state": jnp.ones(2),
+    obs = make_obs(a=[1.0, 2.0], extras={"emotion": jnp.zeros((2, 40)), "rater_emotion": jnp.ones(2),
                                           "target_tokens": jnp.zeros((2, 3)), "preference_label": jnp.ones(2)})
     out = jax.jit(lambda o: o.extras["a"] * 2)(obs)
     np.testing.assert_allclose(out, [2.0, 4.0])
     stacked = jax.tree.map(lambda x: jnp.stack([x, x]), obs)
     np.testing.assert_allclose(jax.vmap(lambda o: o.completion_length)(stacked), [[4, 4], [4, 4]])
+
+
+_SEEN = {}
+
+
+@rewards.register_reward("test_peek")
+def _peek(obs):
+    _SEEN["privileged"] = dict(obs.privileged)
+    return obs.extras["a"]
+
+
+def test_the_users_own_emotion_reaches_only_privileged_rewards():
+    for hidden in ("e", "State", "user_e"):
+        with pytest.raises(ValueError, match="hidden emotion"):
+            make_obs(a=[1.0, 2.0], extras={hidden: jnp.ones(2)})
+    obs = make_obs(a=[1.0, 2.0]).replace(privileged={"e": jnp.array([120.0, -30.0])})
+    total, parts = rewards.make_reward(rewards.RewardConfig(weights="user_emotion:1"))(obs)
+    np.testing.assert_allclose(parts["user_emotion"], [1.2, 0.0])  # max(e / 100, 0), as RLVER
+    rewards.make_reward(rewards.RewardConfig(weights="test_peek:1"))(obs)  # not privileged: sees none of it
+    assert _SEEN["privileged"] == {}
+    with pytest.raises(ValueError, match="only a conversation environment"):
+        rewards.make_reward(rewards.RewardConfig(weights="user_emotion:1"))(make_obs(a=[1.0, 2.0]))
 
 
 # --- registry and combinators -------------------------------------------------------------

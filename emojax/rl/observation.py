@@ -11,6 +11,12 @@ nested mappings and in the field names of NamedTuples or dataclasses placed in
 ``extras``) raises ``ValueError`` when the observation is built. Passing a whole
 :class:`~emojax.world.user.User` fails too: its ``felt`` field is what gold reads.
 
+The user's hidden emotion is guarded the same way: an ``extras`` name equal to one of
+:data:`HIDDEN_NAMES` (the simulated user's own score ``e`` and 40-dim state) is refused. A
+reward that is *meant* to read it (RLVER's ``user_emotion``, the simulator's own report) is
+marked privileged (:func:`emojax.rl.rewards.privileged`) and finds it in
+:attr:`Observation.privileged`, which every other reward receives empty.
+
 The guard looks at names, not values: it stops accidents and makes the contract
 explicit; a task that copies a gold array under an innocent name still breaks the
 study, which is why tasks build observations only from what the prompt shows (tested:
@@ -33,7 +39,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-__all__ = ["GOLD_WORDS", "Observation", "check_visible", "from_rollout"]
+__all__ = ["GOLD_WORDS", "HIDDEN_NAMES", "Observation", "check_visible", "from_rollout"]
 
 # Names that mark evaluation-only quantities: gold itself and its parts, and what gold is
 # computed from that the policy cannot see (the world's truth, the user's hidden profile and
@@ -41,6 +47,10 @@ __all__ = ["GOLD_WORDS", "Observation", "check_visible", "from_rollout"]
 GOLD_WORDS: tuple[str, ...] = (
     "gold", "need_met", "grounding", "accuracy", "truth", "oracle", "hidden", "felt",
 )
+
+
+# Names of what the simulated user feels but does not say (matched whole, case-insensitive).
+HIDDEN_NAMES: tuple[str, ...] = ("e", "e_start", "user_e", "state", "emotion_state", "user_state")
 
 
 def _gold_word(name: str) -> str | None:
@@ -65,6 +75,11 @@ def check_visible(value: Any, path: str = "extras") -> None:
     else:
         return
     for name, sub in items:
+        if name.lower() in HIDDEN_NAMES:
+            raise ValueError(
+                f"Observation: {path}.{name} looks like the user's hidden emotion. A reward sees what the user says; "
+                "only a privileged reward (emojax.rl.rewards.privileged, e.g. user_emotion) reads the user's own "
+                "report, from Observation.privileged.")
         word = _gold_word(name)
         if word is not None:
             raise ValueError(
@@ -86,6 +101,8 @@ class Observation:
         end token (a prefix of each row).
       truncated: ``[B]`` bool, True if the completion hit ``N`` tokens without an end token.
       extras: dict of task-visible arrays, each with leading axis ``B``; never gold.
+      privileged: dict of what the environment reports but the policy cannot see (the
+        simulated user's own ``e``); only privileged rewards receive it non-empty.
     """
 
     prompt_tokens: jax.Array
@@ -94,6 +111,7 @@ class Observation:
     completion_mask: jax.Array
     truncated: jax.Array
     extras: dict[str, Any] = struct.field(default_factory=dict)
+    privileged: dict[str, Any] = struct.field(default_factory=dict)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -45,7 +45,7 @@ from emojax.rl.observation import Observation
 __all__ = [
     "AGGREGATIONS", "Reward", "RewardConfig", "RewardFn", "clip", "combine", "component_metrics",
     "format_penalty", "get_reward", "length_penalty", "length_target", "make_reward", "normalize_then_sum",
-    "parse_term", "parse_weights", "potential_based", "register_reward", "register_reward_factory",
+    "parse_term", "parse_weights", "potential_based", "privileged", "register_reward", "register_reward_factory",
     "registered_rewards", "required", "resolve_reward", "scale", "term", "weighted_sum",
 ]  # fmt: skip
 
@@ -129,10 +129,30 @@ def parse_term(label: str) -> tuple[str, dict]:
     return name, settings
 
 
+def privileged(fn: Reward) -> Reward:
+    """Mark a reward as one that reads :attr:`~emojax.rl.observation.Observation.privileged`
+    (what the environment reports but the policy cannot see, e.g. the simulated user's own
+    ``e``). Every other reward a spec names gets the observation with ``privileged`` empty
+    (:func:`resolve_reward`), so only a reward that says so can read it."""
+    fn.privileged = True
+    return fn
+
+
+def _unprivileged(fn: Reward) -> Reward:
+    if getattr(fn, "privileged", False):
+        return fn
+    return lambda obs: fn(obs.replace(privileged={}))
+
+
 def resolve_reward(label: str, task=None) -> Reward:
     """The reward a spec term names (see :class:`RewardConfig`): a registered reward, a
     registered factory with its settings, or ``module.path:function`` (a reward, or a
-    factory marked by :func:`register_reward_factory`). ``task`` goes to factories."""
+    factory marked by :func:`register_reward_factory`). ``task`` goes to factories. Unless
+    the reward is :func:`privileged`, it is given observations without the privileged part."""
+    return _unprivileged(_resolve_one(label, task))
+
+
+def _resolve_one(label: str, task=None) -> Reward:
     name, settings = parse_term(label)
     if ":" in name:
         fn = config.import_named(name, f"reward {label!r}")
@@ -159,6 +179,18 @@ def required(settings: dict, key: str, name: str):
 def ended(obs: Observation) -> jax.Array:
     """1 if the completion emitted the end token (a format reward), else 0."""
     return (~obs.truncated.astype(bool)).astype(jnp.float32)
+
+
+@register_reward("user_emotion")
+@privileged
+def user_emotion(obs: Observation) -> jax.Array:
+    """RLVER's reward: ``max(e_T / 100, 0)``, the simulated user's own final emotion score
+    (``obs.privileged["e"]``, 0-100). Privileged: the simulator's report, not what the user
+    says; the estimator-based rewards read the words instead."""
+    if "e" not in obs.privileged:
+        raise ValueError("reward 'user_emotion' reads the simulated user's own score, Observation.privileged['e'], "
+                         "which only a conversation environment reports (e.g. empathy)")  # fmt: skip
+    return jnp.maximum(obs.privileged["e"].astype(jnp.float32) / 100.0, 0.0)
 
 
 @register_reward("length")
