@@ -85,15 +85,15 @@ def converse(graphdef: nnx.GraphDef, state: nnx.State, key: jax.Array, env: Envi
         logits, cache, lengths, env_state, done = carry
         key_policy, key_env = jax.random.split(jax.random.fold_in(key, t))
         out, cache, lengths = sampler.decode(graphdef, state, key_policy, logits, cache, lengths, cfg, done)
-        reply = jnp.where(out.live, out.tokens, env.pad_token)
+        reply = jnp.where(out.live, out.tokens, env.pad_token)  # the environment's pad, whatever the sampler's
         env_state, said, ended = env.step(key_env, env_state, reply)
         said = jnp.where(done[:, None], env.pad_token, said)
         chunk = jnp.concatenate([out.tokens[:, -1:], said], axis=1)
         chunk_mask = jnp.concatenate([out.live[:, -1:], said != env.pad_token], axis=1)
         logits, cache, lengths = sampler.prefill(graphdef, state, chunk, chunk_mask, cache, lengths)
-        wrote = jnp.any(out.live, axis=1)
-        truncated = wrote & ~jnp.any(out.live & (out.tokens == cfg.end_token), axis=1)
-        return (logits, cache, lengths, env_state, done | ended), (reply, out.logprobs, out.live, said, wrote, truncated)
+        wrote = jnp.any(out.live, axis=1)  # a row that wrote was live, so out.done says whether it ended
+        return (logits, cache, lengths, env_state, done | ended), (reply, out.logprobs, out.live, said, wrote,
+                                                                     wrote & ~out.done)
 
     carry = (logits, cache, lengths, env_state, jnp.zeros((b,), bool))
     (_, _, _, env_state, _), (replies, logps, live, said, wrote, truncated) = jax.lax.scan(turn, carry, jnp.arange(turns))

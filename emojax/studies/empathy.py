@@ -108,8 +108,8 @@ def _converse(key: jax.Array, profiles: jax.Array, policy: str, cfg: Config, voc
 
 def _row(repeats: list[dict[str, np.ndarray]]) -> dict[str, Any]:
     """Means and CIs over repeats of each per-conversation figure."""
-    def ci(name, scale=1.0):
-        c = seed_ci([scale * np.mean(r[name].astype(np.float64)) for r in repeats])
+    def ci(name):
+        c = seed_ci([np.mean(r[name].astype(np.float64)) for r in repeats])
         return {"mean": c["mean"], "ci": [c["lo"], c["hi"]]}
 
     row = {"score": ci("score"), "success": ci("success"), "failure": ci("failure"), "turns": ci("turns")}

@@ -158,7 +158,6 @@ class Chat(NamedTuple):
     sting: jax.Array  # [] float: the lingering sting of past contradictions
     unheard: jax.Array  # [] int: replies in a row that did not serve the need
     said: jax.Array  # [turn_len] the user's last turn
-    e_start: jax.Array  # []
     last_raw: jax.Array  # [] the last reply's change in e before it was rounded to a step
     record: Record
 
@@ -174,17 +173,13 @@ def _truth(cfg: ConversationConfig) -> jax.Array:
     return user_lib.sample_truth(jax.random.key(cfg.world_seed))
 
 
-def _words(names: tuple[str, ...], width: int) -> jax.Array:
-    return jnp.asarray(np.pad(vocab.ids(names), (0, width - len(names)), constant_values=vocab.PAD_ID), jnp.int32)
-
-
 def _turn(key: jax.Array, u: user_lib.User, hint: jax.Array, bye: jax.Array, cfg: ConversationConfig) -> jax.Array:
     """``[turn_len]`` what the user says: their feelings, topic and belief; their need in
     words if ``hint``; a goodbye if ``bye``. Pads after ``<eos>``."""
     said = user_lib.utterance(key, u, cfg.user)
     said = jnp.where(said == vocab.EOS_ID, vocab.PAD_ID, said)
     need = jnp.where(hint, jnp.asarray(dialogue.need_phrase_table())[u.need], vocab.PAD_ID)
-    leave = jnp.where(bye, _words(_BYE, len(_BYE)), vocab.PAD_ID)
+    leave = jnp.where(bye, jnp.asarray(vocab.ids(_BYE), jnp.int32), vocab.PAD_ID)
     return language.compact(jnp.concatenate([said, need, leave]), cfg.turn_len)
 
 
@@ -200,7 +195,7 @@ def _reset_one(profile: jax.Array, cfg: ConversationConfig) -> Chat:
     hint = jnp.asarray(cfg.hint_after == 0)
     said = _turn(key_say, u, hint, jnp.asarray(False), cfg)
     zero = jnp.zeros((), jnp.int32)
-    return Chat(u, truth, zero, jnp.asarray(False), jnp.asarray(False), jnp.zeros(()), zero, said, u.e, jnp.zeros(()),
+    return Chat(u, truth, zero, jnp.asarray(False), jnp.asarray(False), jnp.zeros(()), zero, said, jnp.zeros(()),
                 _empty_record())
 
 
@@ -227,13 +222,13 @@ def _reply_words(reply: jax.Array, chat: Chat) -> jax.Array:
     return dialogue.expand(reply, dialogue.pointer_words(shown))
 
 
-def _raw_change(key: jax.Array, chat: Chat, words: jax.Array, cfg: ConversationConfig):
-    """The undiscretised change in e a reply makes, whether it served the need, and the
-    new sting."""
+def _raw_change(key: jax.Array, chat: Chat, words: jax.Array, a: acts_lib.Acts, cfg: ConversationConfig):
+    """The undiscretised change in e a reply (``words``, its acts ``a``) makes, whether it
+    served the need, and the new sting."""
     key_accept, key_noise = jax.random.split(key)
     params = cfg.reaction
     u = chat.user
-    p = user_lib.perceive(u, acts_lib.parse(words), acts_lib.tone(words), params)
+    p = user_lib.perceive(u, a, acts_lib.tone(words), params)
     accepted = jax.random.bernoulli(key_accept, cfg.acceptance)
     again = jnp.where(chat.served, cfg.repeat_gain, 1.0)
     need = jnp.where(p.need > 0, p.need * accepted * again, p.need)
@@ -243,10 +238,9 @@ def _raw_change(key: jax.Array, chat: Chat, words: jax.Array, cfg: ConversationC
     return user_lib.change(key_noise, u, signal, params), served, lingering + p.contradicted
 
 
-def _tally(record: Record, chat: Chat, words: jax.Array) -> Record:
+def _tally(record: Record, chat: Chat, words: jax.Array, a: acts_lib.Acts) -> Record:
     u = chat.user
     g = gold_lib.gold(u, words, chat.truth)
-    a = acts_lib.parse(words)
     agreed_false = jnp.any((a.agreed != 0) & (a.agreed != chat.truth))
     solution = a.counts[acts_lib.ACT_INDEX["solution"]] > 0
     be_heard = u.need == user_lib.NEEDS.index("be_heard")
@@ -261,7 +255,8 @@ def _tally(record: Record, chat: Chat, words: jax.Array) -> Record:
 def _step_one(key: jax.Array, chat: Chat, reply: jax.Array, cfg: ConversationConfig) -> Chat:
     key_change, key_move, key_say = jax.random.split(key, 3)
     words = _reply_words(reply, chat)
-    raw, served, sting = _raw_change(key_change, chat, words, cfg)
+    a = acts_lib.parse(words)
+    raw, served, sting = _raw_change(key_change, chat, words, a, cfg)
     u, _ = user_lib.move(key_move, chat.user, _discretise(raw, cfg), cfg.reaction, cfg.user, low=-jnp.inf,
                          high=100.0)  # fmt: skip
     turn = chat.turn + 1
@@ -269,8 +264,8 @@ def _step_one(key: jax.Array, chat: Chat, reply: jax.Array, cfg: ConversationCon
     done = left | (turn >= cfg.max_turns)
     unheard = jnp.where(served, 0, chat.unheard + 1)
     said = _turn(key_say, u, unheard >= cfg.hint_after, left, cfg)
-    return Chat(u, chat.truth, turn, done, chat.served | served, sting, unheard, said, chat.e_start, raw,
-                _tally(chat.record, chat, words))
+    return Chat(u, chat.truth, turn, done, chat.served | served, sting, unheard, said, raw,
+                _tally(chat.record, chat, words, a))
 
 
 @jax.jit
@@ -371,8 +366,8 @@ def calibrate_strong(key: jax.Array, cfg: ConversationConfig | None = None, n: i
 
 
 def change_statistics(changes) -> dict[str, float]:
-    """RLVER's figures for changes in e (``[...]``, zeros left out as ``share_other``):
-    shares of |change| 5 and 10, mean, mean |change|, sd."""
+    """RLVER's figures for changes in e (``[...]``): shares of |change| 5 and 10 (other
+    sizes, as a move capped at 100, count in neither), mean, mean |change|, sd."""
     c = np.asarray(changes, np.float64).reshape(-1)
     a = np.abs(c)
     return {"share_5": float(np.mean(np.isclose(a, 5))), "share_10": float(np.mean(np.isclose(a, 10))),
