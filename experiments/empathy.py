@@ -1,10 +1,13 @@
-"""RLVER in the world: the empathy environment beside RLVER's figures (issue 16, part one).
+"""RLVER in the world: the empathy environment beside RLVER's figures, and GRPO on the
+simulated user's emotion (its own report, or the trained estimator reading its words).
 
     python -m experiments.empathy --preset smoke|tiny|default --workdir DIR \\
-        [--set conversation.acceptance=0.63 ...]
+        [--set rows=grpo_user_emotion] [--set conversation.acceptance=0.63 ...]
 
-Writes ``DIR/run.json`` (the config), ``DIR/results.json`` and ``DIR/summary.md`` (the
-per-turn changes and the reference policies' rows, paper vs ours) and prints the summary.
+Writes ``DIR/run.json`` (the config), ``DIR/results.json``, ``DIR/summary.md`` (the per-turn
+changes, the reference policies' and the GRPO rows, paper vs ours, the predictions scored),
+``DIR/curves.png`` and one folder per GRPO row (checkpoints, metrics, held-out
+evaluations; a finished row is reused), and prints the summary.
 """
 
 from __future__ import annotations
@@ -16,14 +19,21 @@ from emojax import launch
 LAUNCHER = launch.Launcher("empathy", __doc__, "emojax.studies.empathy:PRESETS")
 
 
-def main(argv=None) -> dict:
+def main(argv=None, *, compiler_options=None) -> dict:
+    """Run the study from command-line arguments; ``compiler_options`` go to XLA (tests
+    lower the optimisation level to compile faster)."""
     run = LAUNCHER.parse(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
     from emojax.studies import empathy as study
+    from emojax.studies import empathy_figures
 
     with run:
-        results = study.run(run.cfg, run.workdir)
+        results = study.run(run.cfg, run.workdir, compiler_options=compiler_options)
         results["preset"] = run.preset
         run.write_json("results.json", results)
+        run.written += empathy_figures.save_all(results, run.workdir)
         print(open(run.write_text("summary.md", study.summary(results))).read())
     return results
 

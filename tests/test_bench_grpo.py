@@ -118,6 +118,19 @@ def test_gpu_check_dry_run(tmp_path):
         assert result["matmul_peak"][key] > 0
     for entry in result["configs"].values():
         assert entry["update_fraction_of_peak"] > 0 and entry["step_s_median"] > 0
+    assert set(result["dialogue"]) == {"1", "2"} and result["dialogue"]["2"]["seed_steps_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_dialogue_bench_quick(tmp_path):
+    """The conversation benchmark runs at tiny sizes and reports each ratio it judges."""
+    out = tmp_path / "dialogue.json"
+    result = bench.main(["dialogue", "--quick", "--calls", "2", "--out", str(out)])
+    assert json.loads(out.read_text())["quick"] is True
+    for entry in (result["compiled"], result["host"], result["rollout"]["compiled"], result["rollout"]["host"]):
+        assert entry["median_s"] > 0
+    assert result["compiled_over_host"] == pytest.approx(result["host"]["median_s"] / result["compiled"]["median_s"])
+    assert len(result["targets"]) == 3
 
 
 def test_trl_peer_has_the_policy_sizes():

@@ -16,8 +16,10 @@ from emojax.world import dialogue, user, vocab
 
 F, Q, W = dialogue.FRAME_ID, dialogue.POINTER_ID, vocab.WORD_ID
 R = 6  # reply width
-# Deterministic users: no noise, continuous changes, so every comparison is exact.
-QUIET = dataclasses.replace(conv.TRAIN, noise_sd=0.0, steps=())
+# Deterministic users: no noise, continuous changes, so every comparison is exact; no
+# appraisal, so what the user feels (and says) next depends on e alone and each test's knob
+# is the only difference (the appraisal has its own tests below).
+QUIET = dataclasses.replace(conv.TRAIN, noise_sd=0.0, steps=(), appraisal_specificity=0.0)
 
 
 def _reply(*tokens) -> jnp.ndarray:
@@ -216,3 +218,38 @@ def test_bad_settings_name_the_field():
         conv.ConversationConfig(fail_at=50.0, success_at=40.0)
     with pytest.raises(ValueError, match="ConversationConfig.acceptance"):
         conv.ConversationConfig(acceptance=1.5)
+
+
+def test_appraisal_moves_the_categories_of_what_the_reply_did_and_leaves_e_alone():
+    """Flattery adds pride and amusement, a contradiction anger, embarrassment and doubt; a
+    specificity of 0 is the state rebuilt from e alone, and e itself never moves with it."""
+    from emojax import taxonomy
+    from emojax.world import appraisal
+
+    keys = _users_with_need("solution")
+    chat, _ = conv.reset(keys, QUIET)
+    flatter = jnp.stack([_reply(F["<flatter>"], W[vocab.FLATTERY[0]])] * N)
+    contradict = jnp.stack([_contradict(chat, i) for i in range(N)])
+    cat = {name: i for i, name in enumerate(taxonomy.CATEGORIES)}
+    for reply, moved in ((flatter, ("Pride", "Amusement")), (contradict, ("Anger", "Embarrassment", "Doubt"))):
+        plain, _, _ = conv.step(jax.random.key(1), chat, reply, dataclasses.replace(QUIET, appraisal_specificity=0.0))
+        full, _, _ = conv.step(jax.random.key(1), chat, reply, dataclasses.replace(QUIET, appraisal_specificity=1.0))
+        np.testing.assert_array_equal(np.asarray(plain.user.e), np.asarray(full.user.e))
+        added = np.asarray(full.user.state) - np.asarray(plain.user.state)
+        for name in moved:
+            assert np.all(added[:, cat[name]] > 0), name
+        untouched = [i for i in range(taxonomy.NUM_CATEGORIES) if not appraisal.event_table()[:, i].any()]
+        np.testing.assert_array_equal(added[:, untouched], 0.0)
+    assert appraisal.apply(jnp.ones(40), jnp.ones(appraisal.NUM_EVENTS), 0.0).tolist() == [1.0] * 40
+
+
+def test_the_40_dim_response_names_the_act_only_with_appraisal():
+    """At specificity 0 the 40-dim change names the act no better than the change in e;
+    at the default it does, by a margin."""
+    from emojax.studies import empathy_appraisal
+
+    out = empathy_appraisal.decodability(jax.random.key(0), conv.EVALUATION, (0.0, None), n=600, repeats=3)
+    at_zero, at_default = out["by_specificity"]
+    assert at_default["appraisal_specificity"] == conv.EVALUATION.appraisal_specificity > 0
+    assert abs(at_zero["difference"]["mean"]) < 0.08
+    assert at_default["difference"]["ci"][0] > 0.15

@@ -51,7 +51,7 @@ def _out(parser: argparse.ArgumentParser) -> None:
 
 
 def bench_parser(doc: str) -> argparse.ArgumentParser:
-    """``experiments.bench``: the ``estimator`` and ``grpo`` subcommands."""
+    """``experiments.bench``: the ``estimator``, ``grpo`` and ``dialogue`` subcommands."""
     parser = _parser(doc)
     sub = parser.add_subparsers(dest="benchmark", required=True)
     est = sub.add_parser("estimator", help="training-step throughput of the estimators vs the matmul peak")
@@ -72,6 +72,11 @@ def bench_parser(doc: str) -> argparse.ArgumentParser:
                       help="how the seeds entry runs its seeds (map: fastest on one CPU core, measured)")
     grpo.add_argument("--no-trl", action="store_true", help="skip TRL's GRPOTrainer")
     grpo.add_argument("--same-process", action="store_true", help="time every configuration in this process")
+    dialogue = sub.add_parser("dialogue", help="a GRPO step over conversations: compiled vs stepped on the host")
+    _out(dialogue)
+    dialogue.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test, not a measurement)")
+    dialogue.add_argument("--calls", type=int, default=5, help="timed calls per entry")
+    dialogue.add_argument("--seeds", type=int, default=16, help="seeds of the one-program entry")
     return parser
 
 

@@ -18,6 +18,9 @@ prefixes (the matmul peak always runs):
    64-token prompts. Each entry has ``update_gflop_per_s`` and ``update_fraction_of_peak``.
 3. ``seeds_scaling``: the 2x64 step for 1, 4, 16 and 64 seeds in one program (vmap),
    step time and seed-steps per second.
+4. ``dialogue``: the GRPO step over whole conversations of :mod:`emojax.bench.dialogue`
+   (the 2x64 policy, the ``empathy`` environment, 8 turns, 8 groups of 4) for 1 and 64
+   seeds in one program (vmap): step time and seed-steps per second.
 """
 
 from __future__ import annotations
@@ -121,6 +124,25 @@ def run(*, dry_run: bool = False, budget_s: float = 240.0, only: tuple[str, ...]
     parts = [(f"configs.{name}", lambda name=name: bench_config(name) if name in small else
               bench_config(name, chunk=min(chunk, 2), calls=min(calls, 2))) for name in configs]
     parts += [(f"seeds_scaling.{s}", lambda s=s: bench_seeds(s)) for s in seeds_list]
+    result["dialogue"] = {}
+
+    def bench_dialogue(s):
+        from emojax.bench import dialogue
+        from emojax.rl import loop
+
+        log(f"[gpu_check] dialogue x {s} seeds")
+        t0 = time.perf_counter()
+        run_s = dialogue.conversation_learner(dry_run, seeds=s, strategy="vmap")[2]
+        holder = {"state": loop.initial_state(run_s)}
+        chunk_fn = run_s.run_chunk_seeds if s > 1 else run_s.run_chunk
+
+        def call():
+            holder["state"] = jax.block_until_ready(chunk_fn(holder["state"])[0])
+
+        e = dialogue.timed(call, max(2, calls // 2))
+        result["dialogue"][str(s)] = {**e, "seed_steps_per_s": s / e["median_s"], "wall_s": time.perf_counter() - t0}
+
+    parts += [(f"dialogue.{s}", lambda s=s: bench_dialogue(s)) for s in ((1, 2) if dry_run else (1, 64))]
     for label, part in parts:
         if only and not label.startswith(only):
             continue
@@ -144,6 +166,8 @@ def table(result: dict) -> str:
                      f"{100 * e['update_fraction_of_peak']:>6.1f} {e['generated_tokens_per_s']:>9.0f}")
     for s, e in result["seeds_scaling"].items():
         lines.append(f"seeds {s:>3}: step {1e3 * e['step_s_median']:.2f} ms, {e['seed_steps_per_s']:.1f} seed-steps/s")
+    for s, e in result.get("dialogue", {}).items():
+        lines.append(f"dialogue, seeds {s:>3}: step {1e3 * e['median_s']:.1f} ms, {e['seed_steps_per_s']:.1f} seed-steps/s")
     if result["skipped"]:
         lines.append(f"skipped (time budget): {result['skipped']}")
     lines.append(f"wall {result['wall_s']:.0f} s")

@@ -12,8 +12,9 @@ function is pure, so a whole conversation runs inside the learner's compiled pro
   (row ``i`` is always conversation ``i``);
 * ``visible(state) -> dict of [n]``: what a reward may read besides the tokens (no gold);
 * ``gold(state) -> dict of [n]``: evaluation only, never handed to a reward;
-* ``outcome(state) -> dict of [n]``: the environment's own report (RLVER's final ``e``,
-  success, failure): privileged, read only by a reward that says so (``user_emotion``).
+* ``outcome(state) -> dict of [n]``: the environment's own report (``score``: RLVER's final
+  ``e``; success, failure): privileged, read only by a reward that says so
+  (``user_emotion`` reads ``score`` as ``privileged["e"]``).
 
 Environments are chosen by name (``make_environment("empathy")``) or as
 ``module:function`` for code outside the package (a function ``cfg -> Environment``).
@@ -27,6 +28,7 @@ from typing import Any, NamedTuple
 import functools
 
 from emojax import config
+from emojax.rl import conversation_rewards  # noqa: F401  (registers the rewards conversations are scored by)
 from emojax.world import conversation, dialogue, vocab
 
 __all__ = ["CONFIGS", "Environment", "make_environment", "register_environment", "registered_environments"]
@@ -41,6 +43,10 @@ class Environment(NamedTuple):
       end_token, pad_token: ends a reply; fills after it.
       turn_len: ``U``, tokens of one turn of the environment (the opening too).
       max_turns: replies at most per conversation.
+      max_new_tokens: the reply budget ``N`` the environment suggests (a run's
+        ``max_new_tokens`` overrides it), as a task's.
+      reward: the default ``(name, weight)`` pairs of a run on it, as a task's.
+      decode: token ids -> readable text (for ``completions.jsonl``), or None.
     """
 
     name: str
@@ -55,6 +61,9 @@ class Environment(NamedTuple):
     visible: Callable[..., dict]
     gold: Callable[..., dict]
     outcome: Callable[..., dict]
+    max_new_tokens: int = 8
+    reward: tuple[tuple[str, float], ...] = ()
+    decode: Callable[..., str] | None = None
 
 
 _MAKERS: dict[str, Callable[[Any], Environment]] = {}
@@ -99,5 +108,5 @@ def empathy(cfg: conversation.ConversationConfig) -> Environment:
         end_token=vocab.EOS_ID, pad_token=vocab.PAD_ID, turn_len=cfg.turn_len, max_turns=cfg.max_turns,
         profiles=conversation.profiles, reset=functools.partial(conversation.reset, cfg=cfg),
         step=functools.partial(conversation.step, cfg=cfg), visible=conversation.visible, gold=conversation.gold,
-        outcome=conversation.outcome,
+        outcome=conversation.outcome, max_new_tokens=8, reward=(("user_emotion", 1.0),), decode=dialogue.decode,
     )  # fmt: skip

@@ -44,9 +44,11 @@ from flax import nnx
 from jax.sharding import NamedSharding, SingleDeviceSharding
 from jax.sharding import PartitionSpec as P
 
-from emojax.rl import policy, rewards, sampler
+from emojax.rl import multiturn, policy, rewards, sampler
 from emojax.rl.config import GRPOConfig
+from emojax.rl.environments import Environment
 from emojax.rl.rollout import make_rollout
+from emojax.rl.rollout_conversation import make_conversation_rollout
 from emojax.rl.update import last_learning_rate, make_optimizer, make_update
 
 __all__ = ["Learner", "TrainState", "make_train", "raw_key", "seed_keys"]
@@ -161,6 +163,7 @@ def make_train(
     reward_fn: rewards.RewardFn | None = None,
     mesh: jax.sharding.Mesh | None = None,
     compiler_options: dict[str, Any] | None = None,
+    profiles: jax.Array | None = None,
 ) -> Learner:
     """The functions of a GRPO run on ``task`` (see :class:`Learner`).
 
@@ -169,7 +172,8 @@ def make_train(
       task: an :class:`emojax.rl.tasks.Task`, or any object with ``vocab_size``,
         ``end_token``, ``pad_token``, ``max_new_tokens``, ``sample_prompts`` and
         ``observe`` (and ``reward``, the default ``(name, weight)`` pairs, unless
-        ``reward_fn`` is given).
+        ``reward_fn`` is given); or an :class:`~emojax.rl.environments.Environment`, whose
+        conversations are the rollouts (:mod:`emojax.rl.rollout_conversation`).
       reward_fn: ``obs -> (total [B], components)``; default
         :func:`emojax.rl.rewards.make_reward` of ``cfg.reward`` and the task's default.
       mesh: a one-axis ``("data",)`` mesh to split the batch over; None: one device.
@@ -177,6 +181,8 @@ def make_train(
         :data:`CPU_COMPILER_OPTIONS`; options given replace them), e.g.
         ``{"xla_backend_optimization_level": 0}``, which halves XLA:CPU's compile time
         (what the tests use; keep the default for timed runs).
+      profiles: an environment's training profiles ``[n]`` (default: 500 from
+        ``fold_in(key(0), 0)``, RLVER's count; held-out ones come from ``fold_in(key, 1)``).
     """
     pcfg = _policy_config(cfg, task)
     n_new = cfg.max_new_tokens or int(task.max_new_tokens)
@@ -198,8 +204,16 @@ def make_train(
                 raise ValueError(f"{rows} rows (batch or micro-batch) do not split over {mesh.size} devices")
         data, placement = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
         constrain = lambda tree: jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, data), tree)  # noqa: E731
-    rollout = make_rollout(cfg, graphdef, task, reward_fn, scfg, constrain)
-    update = make_update(cfg, graphdef, tx, n_new)
+    if isinstance(task, Environment):
+        if profiles is None:
+            profiles = task.profiles(jax.random.fold_in(jax.random.key(0), 0), 500)
+        rollout = make_conversation_rollout(cfg, graphdef, task, reward_fn, scfg, profiles, constrain)
+        opening = task.turn_len
+        length = multiturn.transcript_len(opening, task, n_new)
+        update = make_update(cfg, graphdef, tx, length - opening, max_completion_length=task.max_turns * n_new)
+    else:
+        rollout = make_rollout(cfg, graphdef, task, reward_fn, scfg, constrain)
+        update = make_update(cfg, graphdef, tx, n_new)
 
     def init(key: jax.Array) -> TrainState:
         key_params, key_run = jax.random.split(raw_key(key))

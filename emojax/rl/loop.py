@@ -195,6 +195,7 @@ def train(
     stop_after_steps: int | None = None,
     decode: Callable[[np.ndarray], str] | None = None,
     tracker: tracking.Tracker | None = None,
+    on_chunk: Callable[[int, TrainState], dict[str, float] | None] | None = None,
 ) -> TrainResult:
     """Run (or resume) ``cfg.steps`` steps of GRPO on ``task``, checkpointing in ``workdir``.
 
@@ -211,6 +212,8 @@ def train(
       decode: token ids -> text for ``completions.jsonl``; default the task's ``decode``
         if it has one, else the ids.
       tracker: log here instead of a new :class:`~emojax.tracking.Tracker` on ``workdir``.
+      on_chunk: called as ``on_chunk(step, state)`` after each chunk's checkpoint (a
+        held-out evaluation, say); a dict it returns is logged at ``step``.
     """
     learner = learner or make_train(cfg, task, reward_fn=reward_fn, mesh=mesh)
     _check_learner(cfg, learner)
@@ -269,6 +272,8 @@ def train(
                 history.setdefault("step_time", []).append(np.full((chunk, cfg.num_seeds), seconds / chunk))
                 step += chunk
                 checkpoint.save(mngr, step, state, {"step": step, "seeds": list(cfg.seeds)})
+                if on_chunk is not None and (extra := on_chunk(step, state)) and tracker is not None:
+                    tracker.log(step, extra)
                 if primary and cfg.log_completions:
                     _write_completions(workdir, _completions(cfg, metrics["samples"], step, decode))
                 bar.update(chunk, reward=float(np.mean(metrics["reward"][:, -1])))

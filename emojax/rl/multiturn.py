@@ -28,8 +28,9 @@ from flax import nnx
 
 from emojax.rl import policy, sampler
 from emojax.rl.environments import Environment
+from emojax.rl.observation import Observation
 
-__all__ = ["Transcript", "converse", "transcript_len"]
+__all__ = ["Transcript", "converse", "observe", "play", "transcript_len", "user_turns"]
 
 
 class Transcript(NamedTuple):
@@ -105,3 +106,43 @@ def converse(graphdef: nnx.GraphDef, state: nnx.State, key: jax.Array, env: Envi
     mask = jnp.concatenate([opening_mask, body(live, said != env.pad_token)], axis=1)
     transcript = Transcript(tokens, mask, policy_mask, logprobs, jnp.sum(wrote, axis=0, dtype=jnp.int32), truncated.T)
     return transcript, env_state
+
+
+def user_turns(transcript: Transcript, opening: int, max_new_tokens: int, turn_len: int) -> jax.Array:
+    """``[B, T, U]`` what the environment said after each reply (pads once a conversation
+    has ended)."""
+    b = transcript.tokens.shape[0]
+    body = transcript.tokens[:, opening:].reshape(b, -1, max_new_tokens + turn_len)
+    return body[:, :, max_new_tokens:]
+
+
+def observe(env: Environment, transcript: Transcript, env_state: Any, opening: int, max_new_tokens: int,
+            ) -> Observation:  # fmt: skip
+    """What a reward may read of ``B`` finished conversations.
+
+    The prompt is the opening turn; the completion is everything after it, with
+    ``completion_mask`` the policy's own tokens (so a reward that counts the policy's
+    tokens counts only those). ``extras``: the environment's :attr:`Environment.visible`
+    report, ``user_turns`` ``[B, T, U]`` (what the user said after each reply) and
+    ``turns`` ``[B]`` (replies written). ``privileged``: ``e``, the environment's own
+    ``score`` (:attr:`Environment.outcome`), which only a privileged reward receives.
+    ``truncated``: some reply hit ``N`` tokens without an end token.
+    """
+    said = user_turns(transcript, opening, max_new_tokens, env.turn_len)
+    return Observation(
+        prompt_tokens=transcript.tokens[:, :opening], prompt_mask=transcript.mask[:, :opening],
+        completion_tokens=transcript.tokens[:, opening:], completion_mask=transcript.policy_mask[:, opening:],
+        truncated=jnp.any(transcript.truncated, axis=1),
+        extras={**env.visible(env_state), "user_turns": said, "turns": transcript.turns},
+        privileged={"e": env.outcome(env_state)["score"]},
+    )  # fmt: skip
+
+
+def play(graphdef: nnx.GraphDef, state: nnx.State, key: jax.Array, env: Environment, profile_keys: jax.Array,
+         cfg: sampler.SamplerConfig) -> dict[str, jax.Array]:  # fmt: skip
+    """Evaluation: one conversation per profile with the policy ``state``; the
+    environment's outcome and gold per conversation (``[n]`` each). Gold is for
+    evaluation only: this is not a rollout a reward sees."""
+    env_state, opening = env.reset(profile_keys)
+    _, env_state = converse(graphdef, state, key, env, env_state, opening, cfg)
+    return {**env.outcome(env_state), **env.gold(env_state)}

@@ -65,12 +65,12 @@ class Samples(NamedTuple):
     reward: jax.Array  # [logged]
 
 
-def _nanmean(x: jax.Array) -> jax.Array:
+def nanmean(x: jax.Array) -> jax.Array:
     ok = jnp.isfinite(x)
     return jnp.sum(jnp.where(ok, x, 0.0)) / jnp.maximum(jnp.sum(ok), 1)
 
 
-def _completion_metrics(completion_mask: jax.Array, ended: jax.Array) -> dict[str, jax.Array]:
+def completion_metrics(completion_mask: jax.Array, ended: jax.Array) -> dict[str, jax.Array]:
     """TRL's ``completions/*`` lengths (tokens of the policy, end token included)."""
     length = jnp.sum(completion_mask, axis=-1).astype(jnp.float32)
     ended_f = ended.astype(jnp.float32)
@@ -83,7 +83,7 @@ def _completion_metrics(completion_mask: jax.Array, ended: jax.Array) -> dict[st
     }
 
 
-def _sample_rows(num_groups: int, group_size: int, logged: int) -> jax.Array:
+def sample_rows(num_groups: int, group_size: int, logged: int) -> jax.Array:
     """Row indices of ``logged`` completions, the first of each group, then the second, ..."""
     i = jnp.arange(logged)
     return (i % num_groups) * group_size + (i // num_groups) % group_size
@@ -126,13 +126,13 @@ def make_rollout(
             std_ddof=cfg.std_ddof, eps=cfg.advantage_eps, zero_std_tol=cfg.zero_std_tol)
 
         metrics = {
-            "reward": _nanmean(total),
+            "reward": nanmean(total),
             "reward_std": jnp.mean(adv.std),
             "frac_reward_zero_std": jnp.mean(adv.zero_std.astype(jnp.float32)),
             "rewards/num_invalid": adv.num_invalid,
             "num_tokens": jnp.sum(out.mask, dtype=jnp.int32),
             **rewards_lib.component_metrics(components),
-            **_completion_metrics(out.completion_mask, out.ended),
+            **completion_metrics(out.completion_mask, out.ended),
         }
         batch = Batch(out.tokens, out.mask, out.completion_mask, adv.advantages.reshape(-1), ~out.ended)
         if cfg.dynamic_sampling:
@@ -143,7 +143,7 @@ def make_rollout(
             batch = batch._replace(completion_mask=batch.completion_mask & valid[:, None])
             metrics["dynamic_sampling/dropped_groups"] = sel.num_dropped
             metrics["dynamic_sampling/short_groups"] = sel.num_short
-        rows = _sample_rows(groups, g, logged)
+        rows = sample_rows(groups, g, logged)
         p = tokens.shape[1]
         samples = Samples(tokens[rows], mask[rows], out.tokens[rows, p:], out.completion_mask[rows], total[rows])
         return batch, metrics, samples

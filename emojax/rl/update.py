@@ -112,10 +112,16 @@ def _combine(metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
 
 
 def make_update(
-    cfg: GRPOConfig, graphdef: nnx.GraphDef, tx: optax.GradientTransformation, num_completion: int
+    cfg: GRPOConfig, graphdef: nnx.GraphDef, tx: optax.GradientTransformation, num_completion: int,
+    max_completion_length: int | None = None,
 ) -> Callable[..., tuple[nnx.State, Any, dict[str, jax.Array], jax.Array]]:
     """``update(params, opt_state, ref_params, batch) -> (params, opt_state, metrics,
     skipped)``, pure and jittable; ``skipped`` counts the non-finite updates (0..mu).
+
+    ``num_completion`` is the width of the batch's completion part; ``max_completion_length``
+    (default the same) the policy's token budget in it, ``dr_grpo``'s constant. They differ
+    in a conversation, whose completion part holds the user's turns too (``T * N`` of its
+    ``T * (N + U)`` slots are the policy's).
 
     Metrics (means over the ``mu`` updates): TRL's ``kl`` (when ``beta > 0``),
     ``entropy``, ``clip_ratio/*``, plus ``loss``, ``policy_loss``, ``grad_norm`` (before
@@ -123,6 +129,7 @@ def make_update(
     count, the same clock as the learning rate).
     """
     temperature = cfg.temperature
+    budget = num_completion if max_completion_length is None else max_completion_length
     # Rows j, j + M, ... form micro-batch j, so a group of G rows keeps G / M of them together.
     shared = cfg.group_size // cfg.micro_batches if cfg.share_prompt and cfg.group_size % cfg.micro_batches == 0 else 1
 
@@ -133,7 +140,7 @@ def make_update(
     loss_kwargs = dict(
         loss_type=cfg.loss_type, epsilon_low=cfg.epsilon_low, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
         kl_estimator=cfg.kl_estimator, importance_sampling_level=cfg.importance_sampling_level,
-        dual_clip=cfg.dual_clip or None, delta=cfg.delta or None, max_completion_length=num_completion)  # fmt: skip
+        dual_clip=cfg.dual_clip or None, delta=cfg.delta or None, max_completion_length=budget)  # fmt: skip
     entropy_coef = entropy_schedule(cfg)
 
     def micro_loss(params, mb, normalizer, coef):
@@ -173,7 +180,7 @@ def make_update(
     def update(params, opt_state, ref_params, batch: Batch):
         mask_truncated = batch.truncated if cfg.mask_truncated_completions else None
         normalizer = losses.loss_normalizer(batch.completion_mask, loss_type=cfg.loss_type,
-                                            max_completion_length=num_completion, mask_truncated=mask_truncated)
+                                            max_completion_length=budget, mask_truncated=mask_truncated)
         whole = cfg.group_size if cfg.share_prompt else 1  # the whole batch keeps its groups
         old_logp = None if cfg.mu == 1 else jax.lax.stop_gradient(
             logprobs(params, batch.tokens, batch.mask, shared_prompt=whole))

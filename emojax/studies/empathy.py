@@ -22,6 +22,12 @@ reference policies and shows paper vs ours:
 
 Each policy has ``repeats`` conversations per profile, each repeat with its own keys;
 intervals are 95% t-intervals over repeats of the per-repeat mean over profiles.
+
+Part two (:mod:`.empathy_grpo`, :mod:`.empathy_table`) trains the GRPO rows, ``rows``:
+``grpo_user_emotion`` (RLVER's reward) and ``grpo_estimator_emotion`` (the trained estimator
+reading the user's words), from the engine's starting policy, whose held-out figures are the
+``base`` row; intervals there are over seeds. The predictions of
+``docs/predictions/empathy.md`` are scored in ``results["predictions"]``.
 """
 
 from __future__ import annotations
@@ -34,19 +40,35 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import os
+
 from emojax import config, progress
+from emojax.rl import learner as learner_lib
+from emojax.rl import policy as policy_lib
+from emojax.rl import rewards
+from emojax.rl.config import GRPOConfig
+from emojax.rl.conversation_rewards import READS, estimator_reward
 from emojax.rl.environments import make_environment
 from emojax.rl.tasks.base import uniform_completions
+from emojax.studies import empathy_appraisal, empathy_grpo, empathy_table
+from emojax.studies import estimator_reward  # noqa: F401  (registers estimator_emotion)
 from emojax.studies.tables import interval, seed_ci
 from emojax.world import vocab
 from emojax.world import conversation as conv
 
-__all__ = ["PRESETS", "Config", "RLVER_BASE", "POLICIES", "run", "summary"]
+__all__ = ["GRPO_ROWS", "PRESETS", "Config", "RLVER_BASE", "POLICIES", "run", "summary"]
 
 POLICIES = ("behaviour", "uniform")
 # RLVER's Table 1, Qwen2.5-7B before training (findings.md section 3).
 RLVER_BASE = {"score": 13.3, "success": 0.02, "failure": 0.76}
 RLVER_TURNS = (6.7, 9.3)  # assistant turns per dialogue across the models of RLVER's logs
+GRPO_ROWS = ("grpo_user_emotion", "grpo_estimator_emotion")
+
+# RLVER's GRPO settings (findings.md section 3): groups of 4 clones of one profile, 8 of
+# them (its batch of 32), std with N-1 and eps 1e-6, token-mean loss (TRL's "dapo"), KL 0,
+# temperature 1. The learning rate is sized for these small policies, not RLVER's 1e-6.
+RLVER_GRPO = GRPOConfig(num_prompts=8, group_size=4, loss_type="dapo", std_ddof=1, advantage_eps=1e-6, beta=0.0,
+                        temperature=1.0, max_new_tokens=6, learning_rate=3e-3, warmup_steps=0, log_completions=2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +80,20 @@ class Config:
       num_profiles: held-out profiles (RLVER: 100).
       repeats: conversations per profile and policy (the CIs are over these).
       reply_len: tokens the uniform policy writes per reply (an end token stops it sooner).
-      seed: root seed (held-out profiles: ``fold_in(key(seed), 1)``, as the training ones
-        will be ``fold_in(key(seed), 0)``).
+      seed: root seed (held-out profiles: ``fold_in(key(seed), 1)``, training ones
+        ``fold_in(key(seed), 0)``).
+      rows: the GRPO rows to train (:data:`GRPO_ROWS`; ``()``: part one only); the
+        ``base`` row comes with any of them.
+      grpo: the GRPO run of every row (its ``seeds`` are the rows' seeds).
+      training: the conversations trained in (RLVER's training settings).
+      train_profiles: training profiles (RLVER: 500).
+      eval_repeats: held-out conversations per profile and seed at each evaluation.
+      estimator: the estimator of ``grpo_estimator_emotion``: a trained estimator's work
+        dir, or a preset of :data:`emojax.train.config.PRESETS` trained into
+        ``workdir/estimator``.
+      estimator_read: ``final`` or ``trajectory`` (:mod:`emojax.rl.conversation_rewards`).
+      appraisal_users, appraisal_repeats: the decodability measurement's users per repeat
+        and repeats (:mod:`.empathy_appraisal`; 0 repeats: skipped).
     """
 
     conversation: conv.ConversationConfig = conv.EVALUATION
@@ -67,18 +101,50 @@ class Config:
     repeats: int = 16
     reply_len: int = 8
     seed: int = 0
+    rows: tuple[str, ...] = GRPO_ROWS
+    grpo: GRPOConfig = RLVER_GRPO
+    training: conv.ConversationConfig = conv.TRAIN
+    train_profiles: int = 500
+    eval_repeats: int = 2
+    estimator: str = "tiny"
+    estimator_read: str = "trajectory"
+    appraisal_users: int = 2000
+    appraisal_repeats: int = 8
 
     def __post_init__(self):
         config.require(self, "num_profiles", lambda v: v >= 2, ">= 2")
         config.require(self, "repeats", lambda v: v >= 2, ">= 2 (the intervals are over repeats)")
         config.require(self, "reply_len", lambda v: v >= 1, ">= 1")
+        config.require(self, "rows", lambda v: all(r in GRPO_ROWS for r in v) and len(set(v)) == len(v),
+                       f"distinct names among {GRPO_ROWS}")
+        if self.rows and self.grpo.num_seeds < 2:
+            raise ValueError(f"Config.grpo must have at least 2 seeds (the rows' intervals are over seeds), got "
+                             f"seeds={self.grpo.seeds}")  # fmt: skip
+        config.require(self, "train_profiles", lambda v: v >= 1, ">= 1")
+        config.require(self, "eval_repeats", lambda v: v >= 1, ">= 1")
+        config.require(self, "estimator_read", lambda v: v in READS, f"one of {READS}")
+        config.require(self, "appraisal_users", lambda v: v >= 2 * 8 * 2, ">= 32 (two halves, eight acts)")
+        config.require(self, "appraisal_repeats", lambda v: v == 0 or v >= 2, "0 (skip) or >= 2")
+        config.require(self, "estimator", lambda v: bool(v) or "grpo_estimator_emotion" not in self.rows,
+                       "an estimator (a work dir or a preset) for the grpo_estimator_emotion row")
 
 
+_SMALL = dataclasses.replace(policy_lib.PRESETS["2x64"], d_model=32, num_heads=2, num_kv_heads=2, mlp_dim=128)
 PRESETS: dict[str, Config] = {
-    "smoke": Config(num_profiles=16, repeats=2),
-    "tiny": Config(repeats=4),
-    "default": Config(),
-}
+    # Two training replies, three evaluation ones: the plumbing of every row in seconds.
+    "smoke": Config(num_profiles=16, repeats=2, eval_repeats=1, estimator="smoke", train_profiles=16,
+                    appraisal_users=400, appraisal_repeats=2,
+                    conversation=dataclasses.replace(conv.EVALUATION, max_turns=3),
+                    training=dataclasses.replace(conv.TRAIN, max_turns=2),
+                    grpo=RLVER_GRPO.replace(policy=policy_lib.PRESETS["smoke"], num_prompts=2, steps=2,
+                                            checkpoint_every=1, seeds=(0, 1), max_new_tokens=4)),
+    # A first look: a narrow policy, 4 seeds, 60 steps, one held-out conversation per profile.
+    "tiny": Config(repeats=4, eval_repeats=1, grpo=RLVER_GRPO.replace(policy=_SMALL, steps=60, checkpoint_every=10,
+                                                                      seeds=(0, 1, 2, 3))),
+    # 8 seeds of the 2x64 policy, 80 steps, the default estimator.
+    "default": Config(estimator="default", grpo=RLVER_GRPO.replace(steps=80, checkpoint_every=10,
+                                                                    seeds=tuple(range(8)))),
+}  # fmt: skip
 
 
 @functools.partial(jax.jit, static_argnames=("policy", "reply_len", "vocab_size"))
@@ -120,10 +186,56 @@ def _row(repeats: list[dict[str, np.ndarray]]) -> dict[str, Any]:
     return row
 
 
-def run(cfg: Config, workdir: str | None = None) -> dict[str, Any]:
-    """The study (see the module docstring); returns the JSON-ready results. ``workdir`` is
-    not used yet (nothing to checkpoint: no training in this part)."""
-    del workdir
+def _reward(row: str, cfg: Config, workdir: str | None):
+    if row == "grpo_user_emotion":
+        return rewards.make_reward(rewards.RewardConfig(weights="user_emotion"))
+    predict, _ = _estimator(cfg, workdir)
+    reward = estimator_reward(predict, cfg.estimator_read)
+    return lambda obs: (r := reward(obs), {"estimator_emotion": r})
+
+
+def _estimator(cfg: Config, workdir: str | None):
+    from emojax.train import estimator as est
+
+    return est.load_or_train(cfg.estimator, workdir, field="Config.estimator")
+
+
+def _grpo(cfg: Config, workdir: str | None, compiler_options: dict | None = None) -> dict[str, Any]:
+    """The GRPO rows, the base row, the estimator's share and the predictions' verdicts."""
+    if workdir is None:
+        raise ValueError("run: the GRPO rows need a workdir (checkpoints); set rows=() for part one alone")
+    root = jax.random.key(cfg.seed)
+    train_env = make_environment("empathy", cfg.training)
+    held_env = make_environment("empathy", cfg.conversation)
+    profiles = train_env.profiles(jax.random.fold_in(root, 0), cfg.train_profiles)
+    held = held_env.profiles(jax.random.fold_in(root, 1), cfg.num_profiles)
+    curves, evaluate = {}, None
+    for row in cfg.rows:
+        reward_fn = _reward(row, cfg, workdir)
+        learner = learner_lib.make_train(cfg.grpo, train_env, reward_fn=reward_fn, profiles=profiles,
+                                         compiler_options=compiler_options)  # fmt: skip
+        if evaluate is None:  # every row's policies have the same shapes: one compiled evaluation
+            evaluate = empathy_grpo.evaluator(learner, held_env, held, cfg.eval_repeats, jax.random.fold_in(root, 9))
+        curves[row] = empathy_grpo.train_row(row, learner, evaluate, os.path.join(workdir, row))
+    first = curves[cfg.rows[0]]
+    base_figures = {name: np.asarray(first["figures"][name][int(np.argmin(first["steps"]))]) for name in
+                    empathy_grpo.FIGURES}  # fmt: skip
+    base = empathy_table.base_row(base_figures)
+    rows = {"base": base, **{row: empathy_table.grpo_row(row, curves[row], base_figures) for row in cfg.rows}}
+    share = None
+    if "grpo_user_emotion" in rows and "grpo_estimator_emotion" in rows:
+        share = empathy_table.estimator_share(rows["grpo_user_emotion"], rows["grpo_estimator_emotion"], base)
+    return {"rows": list(rows.values()), "estimator_share": share,
+            "predictions": empathy_table.score_predictions(rows, share),
+            "rlver_grpo": empathy_table.RLVER_GRPO}  # fmt: skip
+
+
+def run(cfg: Config, workdir: str | None = None, *, compiler_options: dict | None = None) -> dict[str, Any]:
+    """The study (see the module docstring); returns the JSON-ready results. ``workdir``
+    holds the GRPO rows' checkpoints and evaluations (and the estimator, when a preset is
+    trained); ``compiler_options`` go to the learners' XLA (tests lower the optimisation
+    level)."""
+    grpo = _grpo(cfg, workdir, compiler_options) if cfg.rows else {"rows": []}
     env = make_environment("empathy", cfg.conversation)
     root = jax.random.key(cfg.seed)
     profiles = conv.profiles(jax.random.fold_in(root, 1), cfg.num_profiles)
@@ -136,15 +248,23 @@ def run(cfg: Config, workdir: str | None = None) -> dict[str, Any]:
                 repeats.append(_converse(key, profiles, policy, cfg, env.vocab_size))
                 bar.update()
             by_policy[policy] = repeats
+    appraisal = None
+    if cfg.appraisal_repeats:
+        with progress.phase("what the 40-dim response tells beyond e"):
+            appraisal = empathy_appraisal.decodability(jax.random.fold_in(root, 3), cfg.conversation, (0.0, None),
+                                                       cfg.appraisal_users, cfg.appraisal_repeats)  # fmt: skip
     changes = np.concatenate([r["changes"].reshape(-1) for r in by_policy["behaviour"]])
     changes = changes[np.isfinite(changes)]
     return {
-        "rows": [{"name": policy, **_row(rs)} for policy, rs in by_policy.items()],
+        **grpo,
+        "rows": [{"name": policy, "kind": "reference", **_row(rs)} for policy, rs in by_policy.items()] + grpo["rows"],
         "changes": {"ours": {**conv.change_statistics(changes), "turns_counted": int(changes.size)},
                     "rlver": {**conv.RLVER_CHANGES, "turns_counted": 15369}},
         "rlver": {"base": RLVER_BASE, "turns_per_dialogue": list(RLVER_TURNS)},
+        "appraisal": appraisal,
         "settings": {"start_e": cfg.conversation.user.start_e, "max_turns": cfg.conversation.max_turns,
-                     "strong": cfg.conversation.strong},
+                     "strong": cfg.conversation.strong,
+                     "appraisal_specificity": cfg.conversation.appraisal_specificity},
     }  # fmt: skip
 
 
@@ -163,8 +283,15 @@ def summary(results: dict[str, Any]) -> str:
               f"| RLVER base (Qwen2.5-7B) | {base['score']} | {base['success']:.0%} | {base['failure']:.0%} "
               f"| {lo}-{hi} (all models) |"]  # fmt: skip
     for row in results["rows"]:
+        if row.get("kind") == "grpo":
+            continue
         f = lambda name: interval(row[name]["mean"], *row[name]["ci"])  # noqa: E731
         lines.append(f"| {row['name']} | {f('score')} | {f('success')} | {f('failure')} | {f('turns')} |")
+    if results.get("appraisal"):
+        lines += _appraisal_summary(results["appraisal"])
+    grpo = [row for row in results["rows"] if row.get("kind") == "grpo"]
+    if grpo:
+        lines += _grpo_summary(results, grpo)
     lines += ["", "Gold per dialogue (per reply unless noted; evaluation only):", "",
               "| policy | need met (ever) | grounding | accuracy | false agreement | compliments | premature solutions |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -174,3 +301,41 @@ def summary(results: dict[str, Any]) -> str:
                      ("need_met", "grounding", "accuracy", "false_agreement", "compliments", "premature_solutions"))
                      + " |")  # fmt: skip
     return "\n".join(lines)
+
+
+def _grpo_summary(results: dict[str, Any], grpo: list[dict[str, Any]]) -> list[str]:
+    """The GRPO rows beside RLVER's, the estimator's share and the predictions' verdicts."""
+    ci = lambda c: interval(c["mean"], *c["ci"])  # noqa: E731
+    paper = results["rlver_grpo"]
+    lines = ["", "GRPO from the engine's starting policy (held-out profiles, RLVER's evaluation settings; 95% CI over "
+             "seeds; gain paired by seed):", "",
+             "| row | score | success | failure | gain over base | largest fall from peak |", "|---|---|---|---|---|---|",
+             f"| RLVER base (Qwen2.5-7B) | {RLVER_BASE['score']} | {RLVER_BASE['success']:.0%} | "
+             f"{RLVER_BASE['failure']:.0%} | | |"]  # fmt: skip
+    for name, r in paper.items():
+        gain = r["score"] - RLVER_BASE["score"]
+        lines.append(f"| RLVER GRPO, {name.replace('_', '-')} | {r['score']} | {r['success']:.0%} | {r['failure']:.0%} "
+                     f"| {gain:+.1f} | |")  # fmt: skip
+    for row in grpo:
+        fall = ci(row["largest_fall"]) if "largest_fall" in row else ""
+        lines.append(f"| {row['name']} | {ci(row['score'])} | {ci(row['success'])} | {ci(row['failure'])} | "
+                     f"{ci(row['gain_over_base'])} | {fall} |")  # fmt: skip
+    if results.get("estimator_share") is not None:
+        lines += ["", f"The estimator row's gain as a share of the user_emotion row's: {ci(results['estimator_share'])} "
+                  "(95% bootstrap over seeds)."]  # fmt: skip
+    lines += ["", "Predictions (docs/predictions/empathy.md, written before any GRPO result):", ""]
+    lines += [f"{p['id']}. {p['claim']}: **{p['verdict']}** ({p['evidence']})" for p in results["predictions"]]
+    return lines
+
+
+def _appraisal_summary(a: dict[str, Any]) -> list[str]:
+    ci = lambda c: interval(c["mean"], *c["ci"])  # noqa: E731
+    lines = ["", f"Which act a one-act reply performed, named from the user's response (linear discriminant, "
+             f"{a['users_per_repeat']} users per repeat, 95% CI over {a['repeats']} repeats; chance "
+             f"{a['chance']:.3f}):", "",
+             "| appraisal_specificity | from the 40-dim change | from the change in e | difference |",
+             "|---|---|---|---|"]  # fmt: skip
+    for row in a["by_specificity"]:
+        lines.append(f"| {row['appraisal_specificity']:g} | {ci(row['from_40_dim_change'])} | "
+                     f"{ci(row['from_e_change'])} | {ci(row['difference'])} |")  # fmt: skip
+    return lines

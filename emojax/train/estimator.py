@@ -150,5 +150,36 @@ def load_estimator(workdir: str, step: int | None = None, scale: str = "latent")
         m = nnx.merge(graphdef, params, rest)
         return read(m(tokens, mask, deterministic=True))
 
+    model_cfg = loop.resolve_model(cfg)[1]
+    # What a caller checks its inputs against: the vocabulary the estimator was trained on
+    # and the longest input it reads (None where the architecture has no such limit).
+    predict.vocab_size = getattr(model_cfg, "vocab_size", None)
+    predict.max_len = getattr(model_cfg, "max_len", None)
+    predict.data = cfg.data
+    predict.workdir = workdir
     return predict
+
+
+def load_or_train(spec: str, workdir: str | None, field: str = "estimator") -> tuple[Callable | None, str | None]:
+    """``(predict, where)`` for an estimator named by ``spec``: a trained estimator's work
+    dir (loaded), a preset of :data:`emojax.train.config.PRESETS` (trained into
+    ``workdir/estimator``, or reused from there), or ``""`` (``(None, None)``). ``field``
+    names the config field in errors."""
+    from emojax import progress
+    from emojax.train import config as train_config
+
+    if not spec:
+        return None, None
+    if os.path.isdir(spec):
+        with progress.phase(f"loading the estimator in {spec}"):
+            return load_estimator(spec), spec
+    if spec not in train_config.PRESETS:
+        raise ValueError(f"{field} must be a trained estimator's work dir or one of "
+                         f"{sorted(train_config.PRESETS)}, got {spec!r}")  # fmt: skip
+    if workdir is None:
+        raise ValueError(f"run: an estimator preset ({field}={spec!r}) needs a workdir to train it in")
+    where = os.path.join(workdir, "estimator")
+    train_or_reuse(dataclasses.replace(train_config.PRESETS[spec], baselines=False), where)
+    with progress.phase(f"loading the estimator in {where}"):
+        return load_estimator(where), where
 

@@ -142,3 +142,16 @@ def blend_entropy(intensities: jax.Array) -> jax.Array:
     """Entropy (nats) of the intensity profile normalised to sum 1; 0 for one emotion."""
     p = intensities / jnp.maximum(jnp.sum(intensities, axis=-1, keepdims=True), 1e-9)
     return -jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0), axis=-1)
+
+
+def valence_readout(intensities: jax.Array) -> jax.Array:
+    """One emotion score from 40 intensities: the valence-weighted sum over categories,
+    divided by the sum of |valence| (so a state of only pleasant feelings at full intensity
+    scores +7, only unpleasant ones -7, nothing felt 0). Works on ``[..., 40]``.
+
+    Why this read-out: "did the user feel better?" is a question about valence, and the
+    category placement on valence is the taxonomy's (:func:`emojax.taxonomy.valence_arousal`),
+    fixed before any study; it is linear, so the mean of raters' read-outs is the read-out
+    of their mean ratings."""
+    v = jnp.asarray(taxonomy.valence_arousal()[:, 0])
+    return jnp.tensordot(intensities.astype(jnp.float32), v, axes=1) / jnp.sum(jnp.abs(v))

@@ -57,7 +57,7 @@ import numpy as np
 
 from emojax import config
 from emojax.world import acts as acts_lib
-from emojax.world import behaviour, dialogue, language, vocab
+from emojax.world import appraisal, behaviour, dialogue, language, vocab
 from emojax.world import gold as gold_lib
 from emojax.world import user as user_lib
 
@@ -93,6 +93,8 @@ class ConversationConfig:
       served_at: the perceived need match (``need_act``) at which a reply serves the need.
       reaction_scale, noise_sd: the reaction's points of e per unit of signal, and its
         noise (:class:`~emojax.world.user.ReactionParams`).
+      appraisal_specificity: how much of what a reply did shows in the 40 categories
+        beyond ``e`` (:mod:`emojax.world.appraisal`; 0: the state follows ``e`` alone).
       world_seed: the world's facts (one truth for every conversation).
     """
 
@@ -109,13 +111,14 @@ class ConversationConfig:
     served_at: float = 0.5
     reaction_scale: float = 12.0
     noise_sd: float = 2.0
+    appraisal_specificity: float = 0.5
     world_seed: int = 7
 
     def __post_init__(self):
         config.require(self, "max_turns", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
         config.require(self, "steps", lambda v: len(v) in (0, 2) and all(s > 0 for s in v), "() or two sizes > 0")
         config.require(self, "success_at", lambda v: v > self.fail_at, f"> fail_at ({self.fail_at})")
-        config.probability(self, "acceptance", "repeat_gain", "grudge")
+        config.probability(self, "acceptance", "repeat_gain", "grudge", "appraisal_specificity")
         config.require(self, "hint_after", lambda v: isinstance(v, int) and v >= 0, "an int >= 0")
         config.non_negative(self, "strong", "reaction_scale", "noise_sd")
 
@@ -224,7 +227,7 @@ def _reply_words(reply: jax.Array, chat: Chat) -> jax.Array:
 
 def _raw_change(key: jax.Array, chat: Chat, words: jax.Array, a: acts_lib.Acts, cfg: ConversationConfig):
     """The undiscretised change in e a reply (``words``, its acts ``a``) makes, whether it
-    served the need, and the new sting."""
+    served the need, the new sting, and whether the user felt contradicted."""
     key_accept, key_noise = jax.random.split(key)
     params = cfg.reaction
     u = chat.user
@@ -235,7 +238,29 @@ def _raw_change(key: jax.Array, chat: Chat, words: jax.Array, a: acts_lib.Acts, 
     lingering = cfg.grudge * chat.sting
     signal = need + p.rest + params.contradiction * lingering
     served = accepted & (p.need >= cfg.served_at)
-    return user_lib.change(key_noise, u, signal, params), served, lingering + p.contradicted
+    return user_lib.change(key_noise, u, signal, params), served, lingering + p.contradicted, p.contradicted
+
+
+def appraised_events(chat: Chat, a: acts_lib.Acts, served: jax.Array, contradicted: jax.Array) -> jax.Array:
+    """``[NUM_EVENTS]`` 0/1: how the user appraises a reply (:data:`emojax.world.appraisal.EVENTS`)."""
+    u = chat.user
+    count = lambda act: a.counts[acts_lib.ACT_INDEX[act]] > 0  # noqa: E731
+    felt = u.state > 0
+    attuned = jnp.any(a.reflected & felt)
+    need = lambda name: u.need == user_lib.NEEDS.index(name)  # noqa: E731
+    confirmed = jnp.any((a.agreed != 0) & (a.agreed == u.beliefs)) | jnp.any((a.stated != 0) & (a.stated == u.beliefs))
+    by_name = {
+        "heard": served & (need("be_heard") | need("reassurance")),
+        "helped": served & (need("solution") | need("information")),
+        "premature_solution": count("solution") & need("be_heard"),
+        "contradicted": contradicted,
+        "flattered": count("flattery"),
+        "misattuned": jnp.any(a.reflected & ~felt) & ~attuned,
+        "confirmed": confirmed & ~contradicted,
+        "asked": count("question"),
+        "unserved": ~served & ~chat.served,
+    }
+    return jnp.stack([by_name[name] for name, _ in appraisal.EVENTS]).astype(jnp.float32)
 
 
 def _tally(record: Record, chat: Chat, words: jax.Array, a: acts_lib.Acts) -> Record:
@@ -256,9 +281,11 @@ def _step_one(key: jax.Array, chat: Chat, reply: jax.Array, cfg: ConversationCon
     key_change, key_move, key_say = jax.random.split(key, 3)
     words = _reply_words(reply, chat)
     a = acts_lib.parse(words)
-    raw, served, sting = _raw_change(key_change, chat, words, a, cfg)
+    raw, served, sting, contradicted = _raw_change(key_change, chat, words, a, cfg)
     u, _ = user_lib.move(key_move, chat.user, _discretise(raw, cfg), cfg.reaction, cfg.user, low=-jnp.inf,
                          high=100.0)  # fmt: skip
+    events = appraised_events(chat, a, served, contradicted)
+    u = u._replace(state=appraisal.apply(u.state, events, cfg.appraisal_specificity))
     turn = chat.turn + 1
     left = (u.e <= cfg.fail_at) | (u.e >= cfg.success_at)
     done = left | (turn >= cfg.max_turns)

@@ -37,9 +37,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from emojax import taxonomy
 from emojax.world import acts as acts_lib
-from emojax.world import annotators, behaviour, gold
+from emojax.world import affect, annotators, behaviour, gold
 from emojax.world import user as user_lib
 from emojax.world.dialogue import WorldConfig, reaction_signal
 
@@ -159,14 +158,4 @@ def split(items: Items, n_first: int) -> tuple[Items, Items]:
     return jax.tree.map(lambda x: x[:n_first], items), jax.tree.map(lambda x: x[n_first:], items)
 
 
-def readout(intensities: jax.Array) -> jax.Array:
-    """One emotion score from 40 intensities: the valence-weighted sum over categories,
-    divided by the sum of |valence| (so a state of only pleasant feelings at full intensity
-    scores +7, only unpleasant ones -7, nothing felt 0). Works on ``[..., 40]``.
-
-    Why this read-out: "did the user feel better?" is a question about valence, and the
-    category placement on valence is the taxonomy's (:func:`emojax.taxonomy.valence_arousal`),
-    fixed before any study; it is linear, so the mean of raters' read-outs is the read-out
-    of their mean ratings."""
-    v = jnp.asarray(taxonomy.valence_arousal()[:, 0])
-    return jnp.tensordot(intensities.astype(jnp.float32), v, axes=1) / jnp.sum(jnp.abs(v))
+readout = affect.valence_readout  # "did the user feel better?" (see its docstring)

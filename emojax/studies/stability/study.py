@@ -287,23 +287,9 @@ def _phase(cfg: Config) -> list[dict[str, Any]]:
 
 def load_or_train_estimator(cfg: Config, workdir: str | None):
     """``(predict, where)`` for ``cfg.estimator`` (see :class:`Config`), or ``(None, None)``."""
-    if not cfg.estimator:
-        return None, None
-    from emojax.train import config as train_config
     from emojax.train import estimator as est
 
-    if os.path.isdir(cfg.estimator):
-        with progress.phase(f"loading the estimator in {cfg.estimator}"):
-            return est.load_estimator(cfg.estimator), cfg.estimator
-    if cfg.estimator not in train_config.PRESETS:
-        raise ValueError(f"Config.estimator must be a trained estimator's work dir or one of "
-                         f"{sorted(train_config.PRESETS)}, got {cfg.estimator!r}")  # fmt: skip
-    if workdir is None:
-        raise ValueError("run: an estimator preset needs a workdir to train it in (or set estimator='')")
-    where = os.path.join(workdir, "estimator")
-    est.train_or_reuse(dataclasses.replace(train_config.PRESETS[cfg.estimator], baselines=False), where)
-    with progress.phase(f"loading the estimator in {where}"):
-        return est.load_estimator(where), where
+    return est.load_or_train(cfg.estimator, workdir, field="Config.estimator")
 
 
 def _estimator_quality(where: str | None) -> dict[str, Any] | None:

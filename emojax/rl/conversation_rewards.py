@@ -1,0 +1,79 @@
+"""Rewards of a conversation read from what the user said: the trained emotion estimator.
+
+RLVER rewards a conversation with the simulated user's own score (``user_emotion``,
+privileged: the simulator reports it). The seed's question is whether an *estimate* of the
+user's emotion, read from their words, is a signal to train on. ``estimator_emotion`` is
+that estimate: the Flax estimator (:func:`emojax.train.estimator.load_estimator`) reads
+the user's turns (``Observation.extras["user_turns"]``, :func:`emojax.rl.multiturn.observe`)
+and its 40 intensities are read out as one valence score
+(:func:`emojax.world.affect.valence_readout`, -7..7), divided by 7. It runs inside the
+compiled program like any reward.
+
+Read-outs (``read``):
+
+* ``final`` (default, RLVER's analogue): the user's turn after the last reply, what the
+  user says as the conversation ends;
+* ``trajectory``: the mean read-out over the user's turns after every reply, which credits
+  the whole path and not only where it ended.
+
+Code that holds a loaded ``predict`` calls :func:`estimator_reward`. The named factory,
+``estimator_emotion(path=DIR)`` or ``estimator_emotion(path=DIR, read=trajectory)`` in a
+:class:`~emojax.rl.rewards.RewardConfig`, loads the estimator from disk, which the ``rl``
+layer does not do (it never imports ``train``): it is registered by
+:mod:`emojax.studies.estimator_reward`, which the launchers import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from emojax.rl import rewards
+from emojax.rl.observation import Observation
+from emojax.world import affect, vocab
+
+__all__ = ["READS", "estimator_reward"]
+
+READS = ("final", "trajectory")
+
+
+def _check(predict: Callable, name: str) -> None:
+    trained = getattr(predict, "vocab_size", None)
+    if trained is not None and trained != vocab.VOCAB_SIZE:
+        where = getattr(predict, "workdir", "the estimator")
+        raise ValueError(f"reward {name!r}: {where} was trained on a vocabulary of {trained} tokens "
+                         f"(data {getattr(predict, 'data', '?')!r}); the users of this environment speak the "
+                         f"world's {vocab.VOCAB_SIZE}. Train it on simulated data (emojax.train, --data small "
+                         "or default)")  # fmt: skip
+
+
+def estimator_reward(predict: Callable[[jax.Array, jax.Array], jax.Array], read: str = "final",
+                     name: str = "estimator_emotion") -> rewards.Reward:  # fmt: skip
+    """The reward of a loaded estimator ``predict(tokens, mask) -> [n, 40]`` (see the module
+    docstring). Raises if ``predict`` was trained on another vocabulary or ``read`` is
+    unknown."""
+    if read not in READS:
+        raise ValueError(f"reward {name!r}: read must be one of {READS}, got {read!r}")
+    _check(predict, name)
+    longest = getattr(predict, "max_len", None)
+
+    def reward(obs: Observation) -> jax.Array:
+        if "user_turns" not in obs.extras:
+            raise ValueError(f"reward {name!r} reads the user's turns (Observation.extras['user_turns']), which "
+                             "only a conversation environment's rollout provides")  # fmt: skip
+        said = obs.extras["user_turns"]  # [B, T, U]
+        b, t, u = said.shape
+        if longest is not None and u > longest:
+            raise ValueError(f"reward {name!r}: the user's turns are {u} tokens, the estimator reads at most "
+                             f"{longest} (its model_config max_len)")  # fmt: skip
+        flat = said.reshape(b * t, u)
+        score = affect.valence_readout(predict(flat, flat != vocab.PAD_ID)).reshape(b, t) / 7.0
+        turns = obs.extras["turns"]
+        spoke = jnp.arange(t)[None, :] < turns[:, None]
+        if read == "final":
+            return jnp.take_along_axis(score, jnp.maximum(turns - 1, 0)[:, None], axis=1)[:, 0]
+        return jnp.sum(jnp.where(spoke, score, 0.0), axis=1) / jnp.maximum(turns, 1)
+
+    return reward
