@@ -51,7 +51,7 @@ from emojax.rl.conversation_rewards import READS, estimator_reward
 from emojax.rl.environments import make_environment
 from emojax.rl.tasks.base import uniform_completions
 from emojax.studies import empathy_appraisal, empathy_grpo, empathy_table
-from emojax.studies import estimator_reward  # noqa: F401  (registers estimator_emotion)
+from emojax.studies import estimator_reward as _registers_estimator_emotion  # noqa: F401
 from emojax.studies.tables import interval, seed_ci
 from emojax.world import vocab
 from emojax.world import conversation as conv
@@ -68,7 +68,8 @@ GRPO_ROWS = ("grpo_user_emotion", "grpo_estimator_emotion")
 # them (its batch of 32), std with N-1 and eps 1e-6, token-mean loss (TRL's "dapo"), KL 0,
 # temperature 1. The learning rate is sized for these small policies, not RLVER's 1e-6.
 RLVER_GRPO = GRPOConfig(num_prompts=8, group_size=4, loss_type="dapo", std_ddof=1, advantage_eps=1e-6, beta=0.0,
-                        temperature=1.0, max_new_tokens=6, learning_rate=3e-3, warmup_steps=0, log_completions=2)
+                        temperature=1.0, max_new_tokens=6, learning_rate=3e-3, warmup_steps=0, log_completions=2,
+                        seeds=(0, 1, 2, 3))
 
 
 @dataclasses.dataclass(frozen=True)
