@@ -160,3 +160,24 @@ def test_observe_gives_each_conversation_its_own_user_turns():
         np.testing.assert_array_equal(said[i, t - 1], last[i])  # the last thing each user said
     np.testing.assert_allclose(np.asarray(obs.privileged["e"]), np.asarray(env_state.user.e))
     assert policy_lib.PRESETS["smoke"].vocab_size < ENV.vocab_size  # the learner took the environment's
+
+
+def test_rater_emotion_rates_the_users_final_state_and_only_it():
+    """Privileged like user_emotion: it reads the 40-dim state the environment reports; a
+    happier state rates higher; a single-turn observation is refused."""
+    from emojax import taxonomy
+
+    valence = taxonomy.valence_arousal()[:, 0]
+    happy = jnp.zeros((2, 40)).at[:, int(np.argmax(valence))].set(6.0)
+    sad = jnp.zeros((2, 40)).at[:, int(np.argmin(valence))].set(6.0)
+    obs = _obs([[1, 2]] * 4, [2] * 4).replace(privileged={"e": jnp.ones(4), "state": jnp.concatenate([happy, sad])})
+    fn = rewards.make_reward(rewards.RewardConfig(weights="rater_emotion"))
+    total, _ = jax.jit(fn)(obs)
+    assert np.all(np.asarray(total[:2]) > np.asarray(total[2:]))
+    np.testing.assert_array_equal(np.asarray(jax.jit(fn)(obs)[0]), np.asarray(total))  # same conversations, same ratings
+    with pytest.raises(ValueError, match="privileged\\['state'\\]"):
+        fn(obs.replace(privileged={"e": jnp.ones(4)}))
+    rated = CFG.replace(reward=rewards.RewardConfig(weights="rater_emotion"))
+    run = learner.make_train(rated, ENV, profiles=ENV.profiles(jax.random.key(0), 8), compiler_options=FAST)
+    _, metrics, _ = jax.jit(run.rollout)(run.init(jax.random.key(0)).params, jax.random.key(3))
+    assert np.isfinite(float(metrics["rewards/rater_emotion/mean"]))  # the environment reported the state

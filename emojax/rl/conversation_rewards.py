@@ -16,6 +16,10 @@ Read-outs (``read``):
 * ``trajectory``: the mean read-out over the user's turns after every reply, which credits
   the whole path and not only where it ended.
 
+``rater_emotion`` (privileged, like ``user_emotion``) is the world's rater panel rating the
+user's final 40-dim state, read out the same way: what EmoNet-style human annotation of the
+user's true feelings would report, with the raters' noise, bias and inattention.
+
 Code that holds a loaded ``predict`` calls :func:`estimator_reward`. The named factory,
 ``estimator_emotion(path=DIR)`` or ``estimator_emotion(path=DIR, read=trajectory)`` in a
 :class:`~emojax.rl.rewards.RewardConfig`, loads the estimator from disk, which the ``rl``
@@ -32,9 +36,9 @@ import jax.numpy as jnp
 
 from emojax.rl import rewards
 from emojax.rl.observation import Observation
-from emojax.world import affect, vocab
+from emojax.world import affect, raters, vocab
 
-__all__ = ["READS", "estimator_reward"]
+__all__ = ["READS", "estimator_reward", "rater_emotion"]
 
 READS = ("final", "trajectory")
 
@@ -77,3 +81,26 @@ def estimator_reward(predict: Callable[[jax.Array, jax.Array], jax.Array], read:
         return jnp.sum(jnp.where(spoke, score, 0.0), axis=1) / jnp.maximum(turns, 1)
 
     return reward
+
+
+RATER_SEED = 11  # the panel: one fixed set of raters for every conversation
+
+
+@rewards.register_reward("rater_emotion")
+@rewards.privileged
+def rater_emotion(obs: Observation) -> jax.Array:
+    """The world's raters (:mod:`emojax.world.raters`, the calibrated default panel of 4)
+    rate the user's final 40-dim state (``obs.privileged["state"]``); their mean rating's
+    valence read-out, divided by 7. The raters' noise is drawn from a key folded with the
+    batch's tokens, so the same conversations get the same ratings."""
+    if "state" not in obs.privileged:
+        raise ValueError("reward 'rater_emotion' rates the user's final 40-dim state, Observation.privileged['state'], "
+                         "which only a conversation environment reports (e.g. empathy)")  # fmt: skip
+    cfg = raters.RaterConfig()
+    state = obs.privileged["state"].astype(jnp.float32)
+    panel = raters.sample_panel(jax.random.key(RATER_SEED), cfg)
+    weights = jnp.arange(1, obs.completion_tokens.shape[1] + 1, dtype=jnp.uint32)[None, :]
+    checksum = jnp.sum(obs.completion_tokens.astype(jnp.uint32) * weights)
+    key = jax.random.fold_in(jax.random.key(RATER_SEED + 1), checksum)
+    ratings = raters.rate(key, state, panel, cfg)  # [K, B, 40]
+    return affect.valence_readout(jnp.mean(ratings.astype(jnp.float32), axis=0)) / 7.0

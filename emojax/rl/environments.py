@@ -47,6 +47,9 @@ class Environment(NamedTuple):
         ``max_new_tokens`` overrides it), as a task's.
       reward: the default ``(name, weight)`` pairs of a run on it, as a task's.
       decode: token ids -> readable text (for ``completions.jsonl``), or None.
+      report: ``state -> dict of [n, ...]``, more of the environment's own report for
+        privileged rewards (the user's 40-dim state, which ``rater_emotion`` has rated), or
+        None.
     """
 
     name: str
@@ -64,6 +67,7 @@ class Environment(NamedTuple):
     max_new_tokens: int = 8
     reward: tuple[tuple[str, float], ...] = ()
     decode: Callable[..., str] | None = None
+    report: Callable[..., dict] | None = None
 
 
 _MAKERS: dict[str, Callable[[Any], Environment]] = {}
@@ -109,4 +113,5 @@ def empathy(cfg: conversation.ConversationConfig) -> Environment:
         profiles=conversation.profiles, reset=functools.partial(conversation.reset, cfg=cfg),
         step=functools.partial(conversation.step, cfg=cfg), visible=conversation.visible, gold=conversation.gold,
         outcome=conversation.outcome, max_new_tokens=8, reward=(("user_emotion", 1.0),), decode=dialogue.decode,
+        report=lambda chat: {"state": chat.user.state},
     )  # fmt: skip

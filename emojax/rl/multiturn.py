@@ -125,7 +125,8 @@ def observe(env: Environment, transcript: Transcript, env_state: Any, opening: i
     tokens counts only those). ``extras``: the environment's :attr:`Environment.visible`
     report, ``user_turns`` ``[B, T, U]`` (what the user said after each reply) and
     ``turns`` ``[B]`` (replies written). ``privileged``: ``e``, the environment's own
-    ``score`` (:attr:`Environment.outcome`), which only a privileged reward receives.
+    ``score`` (:attr:`Environment.outcome`), and its :attr:`Environment.report` (the
+    user's 40-dim ``state``), which only a privileged reward receives.
     ``truncated``: some reply hit ``N`` tokens without an end token.
     """
     said = user_turns(transcript, opening, max_new_tokens, env.turn_len)
@@ -134,7 +135,7 @@ def observe(env: Environment, transcript: Transcript, env_state: Any, opening: i
         completion_tokens=transcript.tokens[:, opening:], completion_mask=transcript.policy_mask[:, opening:],
         truncated=jnp.any(transcript.truncated, axis=1),
         extras={**env.visible(env_state), "user_turns": said, "turns": transcript.turns},
-        privileged={"e": env.outcome(env_state)["score"]},
+        privileged={"e": env.outcome(env_state)["score"], **(env.report(env_state) if env.report else {})},
     )  # fmt: skip
 
 
