@@ -181,7 +181,7 @@ def run_dialogue(quick: bool = False, calls: int = 5, seeds: int = 16, log=print
     length = run.task.turn_len + env.max_turns * (cfg.max_new_tokens + env.turn_len)
     result = {
         "environment": timing.environment(),
-        "shapes": {"policy": config.to_dict(cfg.policy), "conversations": cfg.batch_size, "turns": env.max_turns,
+        "shapes": {"policy": config.to_dict(run.policy_config), "conversations": cfg.batch_size, "turns": env.max_turns,
                    "reply_tokens": cfg.max_new_tokens, "user_turn_tokens": env.turn_len, "transcript_tokens": length},
         "compiled": entry_compiled, "host": entry_host,
         "compiled_over_host": entry_host["median_s"] / entry_compiled["median_s"],

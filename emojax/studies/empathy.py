@@ -192,7 +192,12 @@ def _reward(row: str, cfg: Config, workdir: str | None):
         return rewards.make_reward(rewards.RewardConfig(weights="user_emotion"))
     predict, _ = _estimator(cfg, workdir)
     reward = estimator_reward(predict, cfg.estimator_read)
-    return lambda obs: (r := reward(obs), {"estimator_emotion": r})
+
+    def reward_fn(obs):
+        r = reward(obs)
+        return r, {"estimator_emotion": r}
+
+    return reward_fn
 
 
 def _estimator(cfg: Config, workdir: str | None):
