@@ -84,3 +84,12 @@ def test_bad_settings_name_the_field():
     with pytest.raises(ValueError, match="Config.grpo"):
         empathy.Config(grpo=empathy.RLVER_GRPO.replace(seeds=(0,)))
     assert np.isclose(empathy.RLVER_BASE["failure"], 0.76)
+
+
+def test_a_damaged_evaluations_file_is_named(tmp_path):
+    row = tmp_path / "grpo_user_emotion"
+    row.mkdir()
+    (row / "evaluations.json").write_text('{"steps": [0, 1')
+    done = type("Done", (), {"config": empathy.PRESETS["smoke"].grpo, "task": None})()
+    with pytest.raises(ValueError, match=r"evaluations\.json: not the JSON this study writes \(line 1"):
+        empathy_grpo.train_row("grpo_user_emotion", done, None, str(row))

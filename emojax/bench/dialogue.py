@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import resource
-import time
 
 import jax
 import jax.numpy as jnp
@@ -55,10 +54,10 @@ def _host_step(run, env, profiles):
     """The host-stepped ``(step, rollout)``: per turn a jitted sample of the whole history
     and a jitted environment step, Python between them; then (``step``) the learner's own
     jitted update."""
+    from emojax.rl import advantages as adv_lib
     from emojax.rl import multiturn, sampler
-    from emojax.rl.rollout import Batch
-
     from emojax.rl.learner import CPU_COMPILER_OPTIONS
+    from emojax.rl.rollout import Batch
 
     options = CPU_COMPILER_OPTIONS if jax.local_devices()[0].platform == "cpu" else None
     jit = lambda fn: jax.jit(fn, compiler_options=options)  # noqa: E731  (as the learner compiles)
@@ -69,8 +68,6 @@ def _host_step(run, env, profiles):
     reset = jit(env.reset)
     update = jit(run.update)
     reward = jit(lambda obs: run.reward_fn(obs)[0])
-    from emojax.rl import advantages as adv_lib
-
     advantages = jit(lambda total: adv_lib.group_advantages(
         total.reshape(groups, g), std_ddof=cfg.std_ddof, eps=cfg.advantage_eps).advantages.reshape(-1))
 
@@ -80,7 +77,7 @@ def _host_step(run, env, profiles):
         pick = jax.random.choice(key_pick, profiles.shape[0], (groups,), replace=False)
         env_state, opening = reset(profiles[jnp.repeat(pick, g)])
         tokens, mask = opening, opening != env.pad_token
-        pieces, policy_pieces, done = [], [], np.zeros(tokens.shape[0], bool)
+        policy_pieces, done = [], np.zeros(tokens.shape[0], bool)
         turns, truncated = np.zeros(tokens.shape[0], np.int32), np.zeros((tokens.shape[0], env.max_turns), bool)
         for t in range(env.max_turns):
             key_policy, key_env = jax.random.split(jax.random.fold_in(key_talk, t))
@@ -93,7 +90,6 @@ def _host_step(run, env, profiles):
             wrote = reply != env.pad_token
             turns += np.asarray(live)
             truncated[:, t] = np.asarray(live & ~out.ended)
-            pieces += [reply, said]
             policy_pieces += [wrote & live[:, None], jnp.zeros(said.shape, bool)]
             tokens = jnp.concatenate([tokens, reply, said], axis=1)
             mask = jnp.concatenate([mask, wrote & live[:, None], said != env.pad_token], axis=1)
@@ -113,24 +109,12 @@ def _host_step(run, env, profiles):
 
 
 def timed(fn, calls: int) -> dict:
+    """Median and minimum wall seconds, first-call seconds and median CPU seconds of
+    ``calls`` calls of ``fn`` after one warm-up call (:func:`emojax.bench.timing.time_calls`)."""
     cpu: list[float] = []
-    times, first = _time_calls(fn, calls, cpu)
+    times, first = timing.time_calls(fn, calls, cpu=cpu)
     return {"median_s": float(np.median(times)), "min_s": float(np.min(times)), "first_call_s": first,
             "cpu_median_s": float(np.median(cpu)), "calls": calls}  # fmt: skip
-
-
-def _time_calls(fn, calls: int, cpu: list) -> tuple[list[float], float]:
-    t0 = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t0
-    fn()
-    times = []
-    for _ in range(calls):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return times, first
 
 
 def run_dialogue(quick: bool = False, calls: int = 5, seeds: int = 16, log=print) -> dict:

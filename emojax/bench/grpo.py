@@ -119,25 +119,6 @@ def grpo_config(policy_cfg, shape: Shape, *, chunk: int, seeds: int = 1, seed_st
     )  # fmt: skip
 
 
-def _time_calls(fn: Callable[[], Any], calls: int, warmup: int = 2, cpu: list | None = None) -> tuple[list[float], float]:
-    """(per-call wall seconds, first-call seconds) of ``fn`` (which blocks); the per-call
-    CPU seconds of this process are appended to ``cpu`` (on a shared machine, wall time
-    also counts the time other processes held the core)."""
-    t0 = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t0
-    for _ in range(warmup - 1):
-        fn()
-    times = []
-    for _ in range(calls):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        times.append(time.perf_counter() - t0)
-        if cpu is not None:
-            cpu.append(time.process_time() - c0)
-    return times, first
-
-
 def bench_emojax(
     policy_name: str,
     policy_cfg=None,
@@ -180,7 +161,7 @@ def bench_emojax(
         box["state"], box["metrics"] = jax.block_until_ready(chunk_fn(box["state"]))
 
     cpu = {"step": [], "sample": [], "update": []}
-    step_times, step_first = _time_calls(step, calls, cpu=cpu["step"])
+    step_times, step_first = timing.time_calls(step, calls, cpu=cpu["step"])
     metrics = jax.tree.map(np.asarray, box["metrics"])
     if not np.all(np.isfinite(metrics["loss"])) or np.any(metrics["skipped_updates"]):
         raise FloatingPointError(f"{policy_name}: non-finite loss or skipped updates in the timed run")
@@ -207,10 +188,10 @@ def bench_emojax(
 
     rollout_fn = jax.jit(per_seed(lambda p, key: rollouts(p, key)), **jit_kw)
     update_fn = jax.jit(per_seed(lambda p, o, r, b: updates(p, o, r, b)), **jit_kw)
-    sample_times, sample_first = _time_calls(lambda: box.update(batches=jax.block_until_ready(rollout_fn(params, key))),
+    sample_times, sample_first = timing.time_calls(lambda: box.update(batches=jax.block_until_ready(rollout_fn(params, key))),
                                              calls, cpu=cpu["sample"])
     batches = box["batches"]
-    update_times, update_first = _time_calls(
+    update_times, update_first = timing.time_calls(
         lambda: jax.block_until_ready(update_fn(params, opt_state, ref, batches)), calls, cpu=cpu["update"])
 
     count = flops.grpo_update_flops(pcfg, num_prompts=shape.num_prompts, group_size=shape.group_size,

@@ -91,6 +91,25 @@ class Timing:
     minor_faults_per_step: float
 
 
+def time_calls(fn: Callable[[], Any], calls: int, warmup: int = 2, cpu: list | None = None) -> tuple[list[float], float]:
+    """(per-call wall seconds, first-call seconds) of ``fn`` (which blocks); the per-call
+    CPU seconds of this process are appended to ``cpu`` (on a shared machine, wall time
+    also counts the time other processes held the core)."""
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    for _ in range(warmup - 1):
+        fn()
+    times = []
+    for _ in range(calls):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if cpu is not None:
+            cpu.append(time.process_time() - c0)
+    return times, first
+
+
 def _minor_faults() -> int:
     try:
         import resource

@@ -89,6 +89,41 @@ def sample_rows(num_groups: int, group_size: int, logged: int) -> jax.Array:
     return (i % num_groups) * group_size + (i // num_groups) % group_size
 
 
+def score(cfg: GRPOConfig, reward_fn: rewards_lib.RewardFn, obs: Any, groups: int,
+          ) -> tuple[jax.Array, adv_lib.Advantages, dict[str, jax.Array]]:  # fmt: skip
+    """Rewards of ``groups x group_size`` completions, their group-relative advantages, and
+    TRL's reward metrics (``reward``, ``reward_std``, ``frac_reward_zero_std``,
+    ``rewards/num_invalid``, each component's mean and std)."""
+    total, components = reward_fn(obs)
+    total = total.astype(jnp.float32)
+    adv = adv_lib.group_advantages(
+        total.reshape(groups, cfg.group_size), scale=cfg.advantage_scale, estimator=cfg.advantage_estimator,
+        std_ddof=cfg.std_ddof, eps=cfg.advantage_eps, zero_std_tol=cfg.zero_std_tol)  # fmt: skip
+    metrics = {
+        "reward": nanmean(total),
+        "reward_std": jnp.mean(adv.std),
+        "frac_reward_zero_std": jnp.mean(adv.zero_std.astype(jnp.float32)),
+        "rewards/num_invalid": adv.num_invalid,
+        **rewards_lib.component_metrics(components),
+    }
+    return total, adv, metrics
+
+
+def select_informative(cfg: GRPOConfig, batch: Batch, adv: adv_lib.Advantages, constrain: Callable[[Any], Any],
+                       ) -> tuple[Batch, dict[str, jax.Array]]:  # fmt: skip
+    """DAPO's dynamic sampling on a batch of ``sampled_prompts`` groups: the first
+    ``num_prompts`` groups whose rewards differ (:func:`~emojax.rl.advantages.select_groups`),
+    with fixed shapes; filler groups are masked out of the loss. Returns the batch and its
+    ``dynamic_sampling/*`` metrics."""
+    g = cfg.group_size
+    sel = adv_lib.select_groups(adv.zero_std, cfg.num_prompts)
+    rows = (sel.index[:, None] * g + jnp.arange(g)[None, :]).reshape(-1)
+    batch = constrain(jax.tree.map(lambda x: x[rows], batch))
+    valid = jnp.repeat(sel.valid, g)
+    batch = batch._replace(completion_mask=batch.completion_mask & valid[:, None])
+    return batch, {"dynamic_sampling/dropped_groups": sel.num_dropped, "dynamic_sampling/short_groups": sel.num_short}
+
+
 def make_rollout(
     cfg: GRPOConfig,
     graphdef: nnx.GraphDef,
@@ -119,30 +154,13 @@ def make_rollout(
                              shared_prompt=g if cfg.share_prompt else 1)
         base = from_rollout(out, tokens, mask)
         obs = task.observe(tokens, mask, state, base.completion_tokens, base.completion_mask, base.truncated)
-        total, components = reward_fn(obs)
-        total = total.astype(jnp.float32)
-        adv = adv_lib.group_advantages(
-            total.reshape(groups, g), scale=cfg.advantage_scale, estimator=cfg.advantage_estimator,
-            std_ddof=cfg.std_ddof, eps=cfg.advantage_eps, zero_std_tol=cfg.zero_std_tol)
-
-        metrics = {
-            "reward": nanmean(total),
-            "reward_std": jnp.mean(adv.std),
-            "frac_reward_zero_std": jnp.mean(adv.zero_std.astype(jnp.float32)),
-            "rewards/num_invalid": adv.num_invalid,
-            "num_tokens": jnp.sum(out.mask, dtype=jnp.int32),
-            **rewards_lib.component_metrics(components),
-            **completion_metrics(out.completion_mask, out.ended),
-        }
+        total, adv, metrics = score(cfg, reward_fn, obs, groups)
+        metrics.update(num_tokens=jnp.sum(out.mask, dtype=jnp.int32),
+                       **completion_metrics(out.completion_mask, out.ended))  # fmt: skip
         batch = Batch(out.tokens, out.mask, out.completion_mask, adv.advantages.reshape(-1), ~out.ended)
         if cfg.dynamic_sampling:
-            sel = adv_lib.select_groups(adv.zero_std, cfg.num_prompts)
-            rows = (sel.index[:, None] * g + jnp.arange(g)[None, :]).reshape(-1)
-            batch = constrain(jax.tree.map(lambda x: x[rows], batch))
-            valid = jnp.repeat(sel.valid, g)
-            batch = batch._replace(completion_mask=batch.completion_mask & valid[:, None])
-            metrics["dynamic_sampling/dropped_groups"] = sel.num_dropped
-            metrics["dynamic_sampling/short_groups"] = sel.num_short
+            batch, selection_metrics = select_informative(cfg, batch, adv, constrain)
+            metrics.update(selection_metrics)
         rows = sample_rows(groups, g, logged)
         p = tokens.shape[1]
         samples = Samples(tokens[rows], mask[rows], out.tokens[rows, p:], out.completion_mask[rows], total[rows])

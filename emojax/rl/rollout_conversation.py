@@ -23,13 +23,12 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from emojax.rl import advantages as adv_lib
 from emojax.rl import multiturn
 from emojax.rl import rewards as rewards_lib
 from emojax.rl import sampler
 from emojax.rl.config import GRPOConfig
 from emojax.rl.environments import Environment
-from emojax.rl.rollout import Batch, Samples, completion_metrics, nanmean, sample_rows
+from emojax.rl.rollout import Batch, Samples, completion_metrics, sample_rows, score, select_informative
 
 __all__ = ["make_conversation_rollout"]
 
@@ -68,35 +67,20 @@ def make_conversation_rollout(
         transcript, env_state = multiturn.converse(graphdef, params, key_talk, env, env_state, opening, sampler_cfg)
         p = opening.shape[1]
         obs = multiturn.observe(env, transcript, env_state, p, n_new)
-        total, components = reward_fn(obs)
-        total = total.astype(jnp.float32)
-        adv = adv_lib.group_advantages(
-            total.reshape(groups, g), scale=cfg.advantage_scale, estimator=cfg.advantage_estimator,
-            std_ddof=cfg.std_ddof, eps=cfg.advantage_eps, zero_std_tol=cfg.zero_std_tol)  # fmt: skip
-        ended = ~obs.truncated
+        total, adv, metrics = score(cfg, reward_fn, obs, groups)
         outcome = env.outcome(env_state)
-        metrics = {
-            "reward": nanmean(total),
-            "reward_std": jnp.mean(adv.std),
-            "frac_reward_zero_std": jnp.mean(adv.zero_std.astype(jnp.float32)),
-            "rewards/num_invalid": adv.num_invalid,
+        metrics.update({
             "num_tokens": jnp.sum(transcript.mask, dtype=jnp.int32),
             "conversation/turns": jnp.mean(transcript.turns.astype(jnp.float32)),
             **{f"conversation/{name}": jnp.mean(outcome[name].astype(jnp.float32))
                for name in ("score", "success", "failure") if name in outcome},
-            **rewards_lib.component_metrics(components),
-            **completion_metrics(obs.completion_mask, ended),
-        }  # fmt: skip
+            **completion_metrics(obs.completion_mask, ~obs.truncated),
+        })  # fmt: skip
         batch = Batch(transcript.tokens, transcript.mask, obs.completion_mask, adv.advantages.reshape(-1),
                       obs.truncated)  # fmt: skip
         if cfg.dynamic_sampling:
-            sel = adv_lib.select_groups(adv.zero_std, cfg.num_prompts)
-            rows = (sel.index[:, None] * g + jnp.arange(g)[None, :]).reshape(-1)
-            batch = constrain(jax.tree.map(lambda x: x[rows], batch))
-            valid = jnp.repeat(sel.valid, g)
-            batch = batch._replace(completion_mask=batch.completion_mask & valid[:, None])
-            metrics["dynamic_sampling/dropped_groups"] = sel.num_dropped
-            metrics["dynamic_sampling/short_groups"] = sel.num_short
+            batch, selection_metrics = select_informative(cfg, batch, adv, constrain)
+            metrics.update(selection_metrics)
         rows = sample_rows(groups, g, cfg.log_completions)
         shown = transcript.tokens[rows, p:], transcript.mask[rows, p:]  # the whole conversation after the opening
         samples = Samples(opening[rows], transcript.mask[rows, :p], *shown, total[rows])

@@ -64,7 +64,15 @@ def _read(path: str) -> dict:
     if not os.path.exists(path):
         return {"steps": [], "figures": {name: [] for name in FIGURES}}
     with open(path) as f:
-        return json.load(f)
+        try:
+            curve = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not the JSON this study writes (line {err.lineno}: {err.msg}); delete it to "
+                             "evaluate the row again") from None  # fmt: skip
+    missing = {"steps", "figures"} - set(curve)
+    if missing:
+        raise ValueError(f"{path}: missing the fields {sorted(missing)}; delete it to evaluate the row again")
+    return curve
 
 
 def train_row(name: str, run: learner_lib.Learner, evaluate: Callable, workdir: str) -> dict:
