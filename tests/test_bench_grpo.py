@@ -131,6 +131,10 @@ def test_dialogue_bench_quick(tmp_path):
         assert entry["median_s"] > 0
     assert result["compiled_over_host"] == pytest.approx(result["host"]["median_s"] / result["compiled"]["median_s"])
     assert len(result["targets"]) == 3
+    update = result["update"]
+    assert update["bound_compiled_over_host"] == pytest.approx(
+        (result["rollout"]["host"]["median_s"] + update["median_s"]) / update["median_s"])
+    assert 0 < update["real_tokens_share"] < 1  # the user's turns are padded to their width
 
 
 def test_trl_peer_has_the_policy_sizes():

@@ -14,7 +14,7 @@ import tensorflow_datasets as tfds
 
 from emojax import taxonomy
 from emojax.data import pipeline, synthetic
-from emojax.world import affect, items, raters, vocab
+from emojax.world import affect, conversation, items, raters, vocab
 
 TINY = synthetic.SyntheticConfig(name="tiny", num_train=64, num_test=32, seed=7)
 FIELDS = ("tokens", "intensities", "ratings", "topic", "context")
@@ -70,6 +70,7 @@ def test_named_configs():
         ("inattentive_share", 1.5),
         ("seed", -1),
         ("seed", None),
+        ("source", "dialogue"),
     ],
 )
 def test_bad_config_raises_naming_field_and_writes_nothing(tmp_path, field, value):
@@ -137,6 +138,40 @@ def test_stored_arrays_are_the_worlds_items(built):
         np.testing.assert_array_equal(got["ratings"], np.transpose(np.asarray(want.ratings), (1, 0, 2)))
         np.testing.assert_array_equal(got["topic"], np.asarray(want.topic))
         np.testing.assert_array_equal(got["context"], np.asarray(want.context))
+
+
+def test_conversation_source_holds_the_users_turns_rated(tmp_path, monkeypatch):
+    """``source="conversation"``: each example is a turn a user of the empathy environment
+    spoke (:func:`emojax.world.conversation.user_turns`, the documented keys), its
+    intensities the state it was said in, rated by the one panel; the config's language
+    knobs reach the users. A small chunk keeps the test fast (the chunk is part of the
+    data's definition, so it is set before building)."""
+    monkeypatch.setattr(synthetic, "CHUNK_SIZE", 16)
+    cfg = synthetic.SyntheticConfig(name="conv_tiny", source="conversation", num_train=20, num_test=6, seed=5,
+                                    irony_rate=0.0)  # fmt: skip
+    synthetic.build(cfg, tmp_path)
+    conv_cfg = cfg.conversation_config()
+    assert conv_cfg.user.language.irony_rate == 0.0 and conv_cfg.user.language.max_len == 43
+    assert conv_cfg.max_turns == conversation.TRAIN.max_turns
+    root = jax.random.key(cfg.seed)
+    panel = raters.sample_panel(jax.random.fold_in(root, 2), cfg.items_config().raters)
+    for split, split_id, n in (("train", 0, 20), ("test", 1, 6)):
+        got = read(cfg, tmp_path, split)
+        want = []
+        for chunk in range(-(-n // 16)):
+            key_talk, key_rate = jax.random.split(jax.random.fold_in(jax.random.fold_in(root, split_id), chunk))
+            size = min(16, n - 16 * chunk)
+            turns = {k: v[:size] for k, v in conversation.user_turns(key_talk, 16, conv_cfg).items()}
+            ratings = raters.rate(key_rate, jax.numpy.asarray(turns["state"]), panel, cfg.items_config().raters)
+            want.append((turns, np.transpose(np.asarray(ratings), (1, 0, 2))))
+        np.testing.assert_array_equal(got["tokens"], np.concatenate([t["tokens"] for t, _ in want]))
+        np.testing.assert_array_equal(got["intensities"], np.concatenate([t["state"] for t, _ in want]))
+        np.testing.assert_array_equal(got["ratings"], np.concatenate([r for _, r in want]))
+        np.testing.assert_array_equal(got["topic"], np.concatenate([t["topic"] for t, _ in want]))
+        assert got["tokens"].shape[1] == conv_cfg.turn_len and got["ratings"].min() >= 0
+        assert got["ratings"].max() <= taxonomy.MAX_INTENSITY
+    assert synthetic.CONVERSATION.source == "conversation"
+    assert synthetic.resolve("conversation") is synthetic.CONVERSATION
 
 
 def test_builds_are_deterministic_and_seeded(built, train, tmp_path, capfd, monkeypatch):

@@ -253,3 +253,26 @@ def test_the_40_dim_response_names_the_act_only_with_appraisal():
     assert at_default["appraisal_specificity"] == conv.EVALUATION.appraisal_specificity > 0
     assert abs(at_zero["difference"]["mean"]) < 0.08
     assert at_default["difference"]["ci"][0] > 0.15
+
+
+def test_user_turns_are_what_each_user_said_in_order():
+    """``user_turns`` (an estimator's data for this environment) holds, user by user and in
+    order, exactly the turns users spoke with the world's candidate replies, each with the
+    state it was said in; no turn of an ended conversation."""
+    key, n = jax.random.key(3), 60
+    got = conv.user_turns(key, n, conv.TRAIN)
+    played = jax.device_get(conv.play_behaviour(key, n // 2, conv.TRAIN))
+    assert {k: v.shape[0] for k, v in got.items()} == dict.fromkeys(got, n)
+    np.testing.assert_array_equal(got["tokens"], np.asarray(played.said)[got["turn"], got["user"]])
+    np.testing.assert_array_equal(got["state"], np.asarray(played.state)[got["turn"], got["user"]])
+    np.testing.assert_array_equal(got["topic"], np.asarray(played.chat.user.topic)[got["user"]])
+    assert np.all((got["tokens"] != vocab.PAD_ID).any(axis=1))
+    for u in np.unique(got["user"]):
+        turns = got["turn"][got["user"] == u]
+        np.testing.assert_array_equal(turns, np.arange(len(turns)))
+    assert np.all(np.diff(got["user"]) >= 0)
+    # The state moves with the conversation: later turns are said in other states.
+    later = got["turn"] > 0
+    assert np.abs(got["state"][later] - got["state"][np.flatnonzero(later) - 1]).max() > 0.5
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        conv.user_turns(key, 0, conv.TRAIN)

@@ -13,6 +13,8 @@ environment at its training settings: 8 turns, replies of ``N`` tokens, 8 groups
   environment's step is another, and Python carries the history between them; then the
   same jitted update. Every history length is compiled during warm-up, so the timed calls
   measure dispatch and recomputation, not compilation.
+* ``update``: the update alone. Both steps run it, so ``(host rollout + update) /
+  update`` bounds the whole step's ratio, whatever the compiled rollout costs.
 * ``seeds``: 16 seeds of the compiled step in one program (``run_chunk_seeds``) against the
   same 16 run one after another (``run_chunk`` each).
 
@@ -140,6 +142,11 @@ def run_dialogue(quick: bool = False, calls: int = 5, seeds: int = 16, log=print
     rollout_compiled = timed(lambda: jax.block_until_ready(compiled_rollout(fixed.params, fixed.key)), calls)
     log("[bench] host-stepped conversations (the rollout alone)")
     rollout_host = timed(lambda: jax.block_until_ready(host_rollout(fixed)), calls)
+    log("[bench] the update alone (the same in both steps)")
+    batch = compiled_rollout(fixed.params, fixed.key)[0]
+    update = jax.jit(run.update)
+    update_alone = timed(lambda: jax.block_until_ready(update(fixed.params, fixed.opt_state, fixed.ref_params, batch)),
+                         calls)  # fmt: skip
     log("[bench] compiled conversation step")
     entry_compiled = timed(call_compiled, calls)
     log("[bench] host-stepped conversation step")
@@ -171,6 +178,11 @@ def run_dialogue(quick: bool = False, calls: int = 5, seeds: int = 16, log=print
         "compiled_over_host": entry_host["median_s"] / entry_compiled["median_s"],
         "rollout": {"compiled": rollout_compiled, "host": rollout_host,
                     "compiled_over_host": rollout_host["median_s"] / rollout_compiled["median_s"]},
+        # Both steps run this same update, so no rollout, however fast, makes the compiled
+        # step more than (host rollout + update) / update times faster.
+        "update": {**update_alone, "real_tokens_share": float(np.mean(np.asarray(batch.mask))),
+                   "bound_compiled_over_host": (rollout_host["median_s"] + update_alone["median_s"])
+                   / update_alone["median_s"]},
         "seeds": {"count": n_seeds, "strategy": cfg_s.seed_strategy, "one_program": entry_seeds,
                   "sequential": entry_sequential,
                   "sequential_over_one_program": entry_sequential["median_s"] / entry_seeds["median_s"]},
@@ -197,6 +209,9 @@ def table(result: dict) -> str:
         f"the conversations alone (rollout): compiled {result['rollout']['compiled']['median_s'] * 1e3:.0f} ms, "
         f"host-stepped {result['rollout']['host']['median_s'] * 1e3:.0f} ms: "
         f"{result['rollout']['compiled_over_host']:.2f}x",
+        f"the update alone {result['update']['median_s'] * 1e3:.0f} ms ({result['update']['real_tokens_share']:.0%} of "
+        f"its transcript slots are real tokens): the whole step can be at most "
+        f"{result['update']['bound_compiled_over_host']:.2f}x the host-stepped one",
         f"{s['count']} seeds in one program {s['one_program']['median_s']:.2f} s, one after another "
         f"{s['sequential']['median_s']:.2f} s: {s['sequential_over_one_program']:.2f}x",
         *(f"{'met' if ok else 'NOT met'}: {name}" for name, ok in result["targets"].items()),

@@ -5,7 +5,9 @@ training loop: estimators, baselines and studies must all see the *same* items, 
 prepared dataset on disk is a fixed artefact that can be versioned, shared, inspected
 and read with random access (``array_record``) by ``grain`` without JAX in the loader.
 
-Every example is one item of the world::
+Every example is one item of the world (``source="items"``), or one turn a user spoke in a
+conversation of the empathy environment, with the 40-dim state it was said in as its
+intensities (``source="conversation"``, the ``conversation`` config)::
 
     text         Text     the decoded utterance (``vocab.decode(tokens)``)
     tokens       int32    [max_len]
@@ -57,7 +59,7 @@ import tensorflow_datasets as tfds
 from emojax import config as config_lib
 from emojax import taxonomy
 from emojax.data import atomic
-from emojax.world import affect, language, raters, vocab
+from emojax.world import affect, conversation, language, raters, vocab
 from emojax.world import items as world_items
 
 NAME = "emojax_synthetic"
@@ -86,6 +88,12 @@ class SyntheticConfig(tfds.core.BuilderConfig):
         (``RaterConfig.inattentive_share``).
       irony_rate, negation_rate, distractor_rate: the language's rates
         (``LanguageConfig``); set the first two to 0 to remove what defeats a word lookup.
+      source: ``items`` (the world's rated items, :func:`emojax.world.items.sample_items`)
+        or ``conversation``: the turns users speak in the empathy environment's
+        conversations (:func:`emojax.world.conversation.user_turns`, its training settings
+        with this config's language, blend and rater knobs), each rated by the panel from
+        the 40-dim state it was said in. An estimator trained on these reads the words the
+        ``estimator_emotion`` reward reads.
       seed: root of every key used; see the module docstring for the key scheme.
     """
 
@@ -98,6 +106,7 @@ class SyntheticConfig(tfds.core.BuilderConfig):
     irony_rate: float = language.LanguageConfig.irony_rate
     negation_rate: float = language.LanguageConfig.negation_rate
     distractor_rate: float = language.LanguageConfig.distractor_rate
+    source: str = "items"
     seed: int = 0
 
     def __post_init__(self):
@@ -124,8 +133,9 @@ class SyntheticConfig(tfds.core.BuilderConfig):
         for field in _FLOATS:
             self._require(field, _is_real, "a real number")
         self._require("seed", lambda v: _is_int(v) and 0 <= v < 2**32, "an int in [0, 2**32)")
+        self._require("source", lambda v: v in SOURCES, f"one of {SOURCES}")
         try:
-            self.items_config()
+            self.world()
         except ValueError as err:
             raise ValueError(f"SyntheticConfig {self.name!r}: {err}") from None
 
@@ -153,10 +163,38 @@ class SyntheticConfig(tfds.core.BuilderConfig):
             ),
         )
 
+    def conversation_config(self) -> conversation.ConversationConfig:
+        """The conversations of the ``conversation`` source: the training settings, with the
+        users speaking and feeling by this config's knobs."""
+        items = self.items_config()
+        user = conversation.TRAIN.user
+        lang = dataclasses.replace(user.language, irony_rate=items.language.irony_rate,
+                                   negation_rate=items.language.negation_rate,
+                                   distractor_rate=items.language.distractor_rate)  # fmt: skip
+        user = dataclasses.replace(user, affect=items.affect, language=lang)
+        return dataclasses.replace(conversation.TRAIN, user=user)
+
+    def world(self) -> dict[str, Any]:
+        """The world's full configuration for this source, JSON-ready (stored with the data)."""
+        if self.source == "conversation":
+            return {"conversation": config_lib.to_dict(self.conversation_config()),
+                    "raters": config_lib.to_dict(self.items_config().raters)}  # fmt: skip
+        return config_lib.to_dict(self.items_config())
+
+    def max_len(self) -> int:
+        """Tokens per example."""
+        if self.source == "conversation":
+            return self.conversation_config().turn_len
+        return self.items_config().language.max_len
+
     def params(self) -> dict[str, Any]:
         """The generating parameters, JSON-ready: what two builds must share to be equal."""
         ints = ("num_train", "num_test", "num_raters", "seed")
-        return {f: int(getattr(self, f)) for f in ints} | {f: float(getattr(self, f)) for f in _FLOATS}
+        return ({f: int(getattr(self, f)) for f in ints} | {f: float(getattr(self, f)) for f in _FLOATS}
+                | {"source": str(self.source)})  # fmt: skip
+
+
+SOURCES = ("items", "conversation")
 
 
 _FLOATS = ("blend_temperature", "noise_scale", "inattentive_share", "irony_rate", "negation_rate", "distractor_rate")
@@ -179,17 +217,19 @@ DEFAULT = _named("default", "48000 train / 2000 test items at the world's calibr
 LOW_BLEND = _named("low_blend", "Default size, blend_temperature 0.25: mostly one emotion per item.", blend_temperature=0.25)
 HIGH_BLEND = _named("high_blend", "Default size, blend_temperature 4.0: blends of several emotions.", blend_temperature=4.0)
 PLAIN = _named("plain", "Default size, no negation and no irony: a word lookup can read the feelings.", irony_rate=0.0, negation_rate=0.0)
+CONVERSATION = _named("conversation", "16000 train / 1000 test turns of the empathy environment's users, rated.", source="conversation", num_train=16000, num_test=1000)
 
 
 class EmojaxSynthetic(tfds.core.GeneratorBasedBuilder):
     """Builder of ``emojax_synthetic``; prefer :func:`build` / :func:`load`, which are atomic."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
         "1.0.0": "First release.",
         "1.1.0": "Default-size configs hold 48,000 training items (was 8,000); the test split is unchanged.",
+        "1.2.0": "The source parameter and the conversation config (users' turns in conversations); items unchanged.",
     }
-    BUILDER_CONFIGS = [SMALL, DEFAULT, LOW_BLEND, HIGH_BLEND, PLAIN]
+    BUILDER_CONFIGS = [SMALL, DEFAULT, LOW_BLEND, HIGH_BLEND, PLAIN, CONVERSATION]
     DEFAULT_CONFIG_NAME = "default"
 
     def __init__(self, **kwargs):
@@ -200,12 +240,11 @@ class EmojaxSynthetic(tfds.core.GeneratorBasedBuilder):
     def _info(self) -> tfds.core.DatasetInfo:
         # Built directly: dataset_info_from_configs() needs the TFDS package layout.
         cfg = self.builder_config
-        world = cfg.items_config()
         n_cat = taxonomy.NUM_CATEGORIES
         features = tfds.features.FeaturesDict(
             {
                 "text": tfds.features.Text(doc="The utterance, vocab.decode(tokens)."),
-                "tokens": tfds.features.Tensor(shape=(world.language.max_len,), dtype=np.int32),
+                "tokens": tfds.features.Tensor(shape=(cfg.max_len(),), dtype=np.int32),
                 "intensities": tfds.features.Tensor(shape=(n_cat,), dtype=np.float32),
                 "ratings": tfds.features.Tensor(shape=(cfg.num_raters, n_cat), dtype=np.int32),
                 "topic": tfds.features.Scalar(dtype=np.int32),
@@ -215,7 +254,7 @@ class EmojaxSynthetic(tfds.core.GeneratorBasedBuilder):
         metadata = tfds.core.MetadataDict(
             categories=list(taxonomy.CATEGORIES),
             config=cfg.params(),
-            world=config_lib.to_dict(world),
+            world=cfg.world(),
             chunk_size=CHUNK_SIZE,
         )
         return tfds.core.DatasetInfo(
@@ -241,8 +280,11 @@ class EmojaxSynthetic(tfds.core.GeneratorBasedBuilder):
         for chunk in range(math.ceil(n / CHUNK_SIZE)):
             start = chunk * CHUNK_SIZE
             size = min(CHUNK_SIZE, n - start)
-            got = world_items.sample_items(jax.random.fold_in(split_key, chunk), size, world, panel=panel)
-            got = jax.tree.map(np.asarray, got)
+            chunk_key = jax.random.fold_in(split_key, chunk)
+            if cfg.source == "conversation":
+                got = _conversation_items(chunk_key, size, cfg, panel)
+            else:
+                got = jax.tree.map(np.asarray, world_items.sample_items(chunk_key, size, world, panel=panel))
             ratings = np.transpose(got.ratings, (1, 0, 2))  # [K, n, 40] -> [n, K, 40]
             for i in range(size):
                 yield start + i, {
@@ -253,6 +295,18 @@ class EmojaxSynthetic(tfds.core.GeneratorBasedBuilder):
                     "topic": got.topic[i],
                     "context": got.context[i],
                 }
+
+
+def _conversation_items(key: jax.Array, n: int, cfg: SyntheticConfig, panel: raters.RaterPanel) -> world_items.Items:
+    """``n`` users' turns (:func:`emojax.world.conversation.user_turns`) rated by ``panel``."""
+    key_talk, key_rate = jax.random.split(key)
+    # Always a whole chunk's worth of users (one compiled shape), then the first n turns.
+    turns = {k: v[:n] for k, v in conversation.user_turns(key_talk, CHUNK_SIZE, cfg.conversation_config()).items()}
+    rater_cfg = cfg.items_config().raters
+    ratings = raters.rate(key_rate, jax.numpy.asarray(turns["state"]), panel, rater_cfg)
+    return world_items.Items(turns["tokens"].astype(np.int32), turns["state"].astype(np.float32),
+                             np.asarray(ratings), turns["topic"].astype(np.int32),
+                             turns["context"].astype(np.int32))  # fmt: skip
 
 
 def _description() -> str:
@@ -327,7 +381,7 @@ def _is_built(builder: EmojaxSynthetic) -> bool:
 
 def _check_params(builder: EmojaxSynthetic, cfg: SyntheticConfig) -> None:
     stored = builder.info.metadata
-    want = json.loads(json.dumps({"config": cfg.params(), "world": config_lib.to_dict(cfg.items_config())}))
+    want = json.loads(json.dumps({"config": cfg.params(), "world": cfg.world()}))
     have = {"config": stored.get("config"), "world": stored.get("world")}
     if have != want:
         raise ValueError(

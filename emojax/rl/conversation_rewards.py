@@ -49,8 +49,8 @@ def _check(predict: Callable, name: str) -> None:
         where = getattr(predict, "workdir", "the estimator")
         raise ValueError(f"reward {name!r}: {where} was trained on a vocabulary of {trained} tokens "
                          f"(data {getattr(predict, 'data', '?')!r}); the users of this environment speak the "
-                         f"world's {vocab.VOCAB_SIZE}. Train it on simulated data (emojax.train, --data small "
-                         "or default)")  # fmt: skip
+                         f"world's {vocab.VOCAB_SIZE}. Train it on simulated data (emojax.train, --data "
+                         "conversation: this environment's users' turns)")  # fmt: skip
 
 
 def estimator_reward(predict: Callable[[jax.Array, jax.Array], jax.Array], read: str = "final",

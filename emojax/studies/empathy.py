@@ -139,8 +139,9 @@ PRESETS: dict[str, Config] = {
                     training=dataclasses.replace(conv.TRAIN, max_turns=2),
                     grpo=RLVER_GRPO.replace(policy=policy_lib.PRESETS["smoke"], num_prompts=2, steps=2,
                                             checkpoint_every=1, seeds=(0, 1), max_new_tokens=4)),
-    # A first look: a narrow policy, 4 seeds, 60 steps, one held-out conversation per profile.
-    "tiny": Config(repeats=4, eval_repeats=1, grpo=RLVER_GRPO.replace(policy=_SMALL, steps=60, checkpoint_every=10,
+    # A first look: a narrow policy, 4 seeds, 60 steps, one held-out conversation per profile,
+    # the estimator trained on the environment's users' turns.
+    "tiny": Config(repeats=4, eval_repeats=1, estimator="conversation", grpo=RLVER_GRPO.replace(policy=_SMALL, steps=60, checkpoint_every=10,
                                                                       seeds=(0, 1, 2, 3))),
     # 8 seeds of the 2x64 policy, 80 steps, the default estimator.
     "default": Config(estimator="default", grpo=RLVER_GRPO.replace(steps=80, checkpoint_every=10,

@@ -141,6 +141,12 @@ PRESETS = {
         data="small", data_config={"num_train": 8000}, steps=600, batch_size=32, learning_rate=2e-3, warmup_steps=60,
         eval_every=300, checkpoint_every=300, n_bootstrap=200, rater_link=False, baseline_steps=300,
     ),
+    # The tiny budget on the empathy environment's users' turns (data "conversation"): the
+    # estimator of that environment's estimator_emotion reward (emojax.studies.empathy).
+    "conversation": TrainConfig(
+        data="conversation", steps=600, batch_size=32, learning_rate=2e-3, warmup_steps=60, eval_every=300,
+        checkpoint_every=300, n_bootstrap=200, rater_link=False, baseline_steps=300,
+    ),
     # 4,000 steps of 64 over the 48,000-item default data (about 5 epochs); the single-label
     # baseline gets 1,000 so the whole preset fits its time budget.
     "default": TrainConfig(steps=4000, baseline_steps=1000),

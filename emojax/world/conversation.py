@@ -62,8 +62,8 @@ from emojax.world import gold as gold_lib
 from emojax.world import user as user_lib
 
 __all__ = ["EVALUATION", "GRADES", "GRADE_FLOORS", "HARD", "PRESETS", "TRAIN", "Chat", "ConversationConfig", "Record",
-           "behaviour_conversations", "behaviour_replies", "calibrate_strong", "change_statistics", "gold", "grade",
-           "outcome", "profiles", "reset", "step", "visible"]  # fmt: skip
+           "Played", "behaviour_conversations", "behaviour_replies", "calibrate_strong", "change_statistics", "gold",
+           "grade", "outcome", "play_behaviour", "profiles", "reset", "step", "user_turns", "visible"]  # fmt: skip
 
 GRADES: tuple[str, ...] = ("S", "A", "B", "C", "F")
 GRADE_FLOORS: tuple[float, ...] = (100.0, 70.0, 40.0, 10.0)  # S, A, B, C; F below the last
@@ -360,21 +360,60 @@ def behaviour_replies(key: jax.Array, chat: Chat) -> jax.Array:
     return jax.vmap(one)(jax.random.split(key_plan, n), jax.random.split(key_say, n), chat.user, chat.truth)
 
 
+class Played(NamedTuple):
+    """Whole conversations with the world's candidate replies (:func:`play_behaviour`)."""
+
+    raw: jax.Array  # [max_turns, n] each reply's raw change in e
+    live: jax.Array  # [max_turns, n] bool: the reply was made (the conversation had not ended)
+    said: jax.Array  # [max_turns + 1, n, turn_len] the user's turns: the opening, then one per reply
+    state: jax.Array  # [max_turns + 1, n, 40] the user's 40-dim state as they said each turn
+    chat: Chat  # the final conversations
+
+
 @functools.partial(jax.jit, static_argnames="n")
-def behaviour_conversations(key: jax.Array, n: int, cfg: ConversationConfig) -> tuple[jax.Array, jax.Array, Chat]:
-    """``n`` whole conversations of fresh users with the world's candidate replies: each
-    reply's raw change in e and whether it was made (``[max_turns, n]`` each), and the
-    final conversations."""
+def play_behaviour(key: jax.Array, n: int, cfg: ConversationConfig) -> Played:
+    """``n`` whole conversations of fresh users with the world's candidate replies. A user's turn ``t`` was spoken if ``t == 0`` or reply ``t``
+    was made (``live[t - 1]``); the turns of ended conversations are pads."""
     key_users, key_turns = jax.random.split(key)
-    chat, _ = reset(profiles(key_users, n), cfg)
+    chat, said = reset(profiles(key_users, n), cfg)
 
     def turn(chat, key):
         key_reply, key_step = jax.random.split(key)
-        new, _, _ = step(key_step, chat, behaviour_replies(key_reply, chat), cfg)
-        return new, (new.last_raw, ~chat.done)
+        new, said, _ = step(key_step, chat, behaviour_replies(key_reply, chat), cfg)
+        return new, (new.last_raw, ~chat.done, said, new.user.state)
 
-    chat, (raw, live) = jax.lax.scan(turn, chat, jax.random.split(key_turns, cfg.max_turns))
-    return raw, live, chat
+    first_state = chat.user.state
+    chat, (raw, live, turns, states) = jax.lax.scan(turn, chat, jax.random.split(key_turns, cfg.max_turns))
+    return Played(raw, live, jnp.concatenate([said[None], turns]), jnp.concatenate([first_state[None], states]), chat)
+
+
+def behaviour_conversations(key: jax.Array, n: int, cfg: ConversationConfig) -> tuple[jax.Array, jax.Array, Chat]:
+    """``n`` whole conversations of fresh users with the world's candidate replies: each
+    reply's raw change in e and whether it was made (``[max_turns, n]`` each), and the
+    final conversations (:func:`play_behaviour`)."""
+    played = play_behaviour(key, n, cfg)
+    return played.raw, played.live, played.chat
+
+
+def user_turns(key: jax.Array, n: int, cfg: ConversationConfig) -> dict[str, np.ndarray]:
+    """``n`` turns users spoke in conversations with the world's candidate replies, each
+    with the 40-dim state it was said in: what an estimator of this environment's users
+    reads (the ``conversation`` source of :mod:`emojax.data.synthetic`).
+
+    Turns come user by user (a user's turns in order), from ``ceil(n / 2)`` users: every
+    conversation has its opening and at least one more turn. Returns numpy arrays
+    ``tokens [n, turn_len]``, ``state [n, 40]``, ``topic [n]``, ``context [n]``, ``user
+    [n]`` (which conversation) and ``turn [n]`` (0: the opening)."""
+    if n < 1:
+        raise ValueError(f"user_turns: n must be >= 1, got {n}")
+    played = jax.device_get(play_behaviour(key, -(-n // 2), cfg))
+    spoke = np.concatenate([np.ones_like(played.live[:1]), played.live]).T  # [users, T + 1]
+    users, turns = np.nonzero(spoke)  # user-major, turns in order
+    users, turns = users[:n], turns[:n]
+    u = played.chat.user
+    return {"tokens": np.asarray(played.said)[turns, users], "state": np.asarray(played.state)[turns, users],
+            "topic": np.asarray(u.topic)[users], "context": np.asarray(u.situation.context)[users],
+            "user": users.astype(np.int32), "turn": turns.astype(np.int32)}  # fmt: skip
 
 
 def calibrate_strong(key: jax.Array, cfg: ConversationConfig | None = None, n: int = 2048,
