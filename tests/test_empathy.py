@@ -28,7 +28,10 @@ def test_smoke_run_writes_paper_beside_ours(smoke):
     text = (workdir / "summary.md").read_text()
     assert "RLVER logs" in text and "RLVER base (Qwen2.5-7B) | 13.3 | 2% | 76%" in text
     rows = {r["name"]: r for r in results["rows"]}
-    assert set(rows) == {*empathy.POLICIES, "base", *empathy.GRPO_ROWS}
+    assert set(rows) == {*empathy.POLICIES, "base", *empathy.PRESETS["smoke"].rows}
+    refs = results["references"]
+    assert set(refs) == {"oracle", "need_blind"} and len(set(refs["need_blind"].values())) == 1
+    assert "oracle (reads the hidden need)" in text
     for row in rows.values():
         assert 0 <= row["success"]["mean"] <= 1 and row["score"]["mean"] <= 100
         assert 1 <= row["turns"]["mean"] <= conversation.EVALUATION.max_turns
@@ -41,19 +44,21 @@ def test_smoke_run_trains_the_grpo_rows(smoke):
     workdir, results = smoke
     rows = {r["name"]: r for r in results["rows"]}
     seeds = len(empathy.PRESETS["smoke"].grpo.seeds)
-    for name in ("base", *empathy.GRPO_ROWS):
+    for name in ("base", *empathy.PRESETS["smoke"].rows):
         row = rows[name]
         for field in ("score", "success", "failure", "gain_over_base"):
             assert set(row[field]) == {"mean", "ci"}, (name, field)
         assert set(row["gold"]) == set(empathy_table.GOLD)
         assert len(row["per_seed"]["score"]) == seeds
-    for name in empathy.GRPO_ROWS:
+    for name in empathy.PRESETS["smoke"].rows:
         curve = json.loads((workdir / name / "evaluations.json").read_text())
         assert curve["steps"] == [0, 1, 2]  # the starting policies, then every chunk
         np.testing.assert_allclose(curve["figures"]["score"][0], rows["base"]["per_seed"]["score"])
         gain = np.array(rows[name]["per_seed"]["score"]) - np.array(rows["base"]["per_seed"]["score"])
         assert rows[name]["gain_over_base"]["mean"] == pytest.approx(gain.mean())
-    assert [p["id"] for p in results["predictions"]] == [1, 2, 3, 4, 5, 6]
+    assert [p["id"] for p in results["predictions"]] == list(range(1, 13))
+    verdicts = {p["id"]: p["verdict"] for p in results["predictions"]}
+    assert verdicts[9] != "not run" and {verdicts[i] for i in (6, 7, 8, 10, 11)} == {"not run"}
     assert {p["verdict"] for p in results["predictions"]} <= {"held", "failed", "not run"}
     assert (workdir / "curves.png").exists() and (workdir / "estimator" / "eval.json").exists()
     assert "Predictions (docs/predictions/empathy.md" in (workdir / "summary.md").read_text()
@@ -64,6 +69,38 @@ def test_a_finished_row_is_reused(smoke):
     done = type("Done", (), {"config": empathy.PRESETS["smoke"].grpo, "task": None})()
     curve = empathy_grpo.train_row("grpo_user_emotion", done, None, str(workdir / "grpo_user_emotion"))
     assert curve["steps"][-1] == empathy.PRESETS["smoke"].grpo.steps  # nothing built, nothing trained
+
+
+def test_the_ablation_rows_change_only_what_they_name():
+    """The hard row trains where a served need is taken up less often (RLVER's 33.1/52.4);
+    the KL row puts a KL penalty on; both keep RLVER's reward and everything else."""
+    cfg = empathy.PRESETS["tiny"]
+    for row in ("grpo_user_emotion", "grpo_estimator_emotion"):
+        assert empathy._setting(row, cfg) == (cfg.training, cfg.grpo)
+    training, grpo = empathy._setting("grpo_user_emotion_hard", cfg)
+    assert training.acceptance == pytest.approx(0.331 / 0.524) and grpo == cfg.grpo
+    assert dataclasses.replace(training, acceptance=1.0) == cfg.training
+    training, grpo = empathy._setting("grpo_user_emotion_kl", cfg)
+    assert training == cfg.training and grpo == cfg.grpo.replace(beta=cfg.kl_beta) and cfg.kl_beta > 0
+
+
+def test_reference_replies_perform_the_acts_of_their_users_need():
+    """A reference row's reply performs exactly the acts its table gives the user's hidden
+    need, as the world's own reader parses them."""
+    import jax
+
+    from emojax.studies import empathy_reference as ref
+    from emojax.world import acts, user
+
+    chat, _ = conversation.reset(conversation.profiles(jax.random.key(2), 64), conversation.EVALUATION)
+    table = np.zeros((user.NUM_NEEDS, acts.NUM_ACTS), bool)
+    table[0, acts.ACT_INDEX["reflection"]] = table[1, acts.ACT_INDEX["solution"]] = True
+    table[2, [acts.ACT_INDEX["information"], acts.ACT_INDEX["question"]]] = True
+    table[3, acts.ACT_INDEX["flattery"]] = True
+    replies = ref.fixed_replies(jax.random.key(3), chat, jax.numpy.asarray(table))
+    done = jax.vmap(acts.parse)(replies).counts > 0
+    np.testing.assert_array_equal(np.asarray(done), table[np.asarray(chat.user.need)])
+    assert ref.ACT_SETS.shape == (255, acts.NUM_ACTS) and len({tuple(r) for r in ref.ACT_SETS}) == 255
 
 
 def test_the_world_can_show_the_opposite():

@@ -52,17 +52,22 @@ def conversation_learner(quick: bool, seeds: int = 1, strategy: str = "map"):
     return env, cfg, learner.make_train(cfg, env, profiles=profiles), profiles
 
 
+def _options() -> dict | None:
+    """The learner's XLA options on this platform."""
+    from emojax.rl.learner import CPU_COMPILER_OPTIONS
+
+    return CPU_COMPILER_OPTIONS if jax.local_devices()[0].platform == "cpu" else None
+
+
 def _host_step(run, env, profiles):
     """The host-stepped ``(step, rollout)``: per turn a jitted sample of the whole history
     and a jitted environment step, Python between them; then (``step``) the learner's own
     jitted update."""
     from emojax.rl import advantages as adv_lib
     from emojax.rl import multiturn, sampler
-    from emojax.rl.learner import CPU_COMPILER_OPTIONS
     from emojax.rl.rollout import Batch
 
-    options = CPU_COMPILER_OPTIONS if jax.local_devices()[0].platform == "cpu" else None
-    jit = lambda fn: jax.jit(fn, compiler_options=options)  # noqa: E731  (as the learner compiles)
+    jit = lambda fn: jax.jit(fn, compiler_options=_options())  # noqa: E731  (as the learner compiles)
     cfg, scfg = run.config, run.sampler_config
     g, groups, n = cfg.group_size, cfg.num_prompts, scfg.max_new_tokens
     sample = jit(lambda params, key, tokens, mask: sampler.sample(run.graphdef, params, key, tokens, mask, scfg))
@@ -144,7 +149,7 @@ def run_dialogue(quick: bool = False, calls: int = 5, seeds: int = 16, log=print
     rollout_host = timed(lambda: jax.block_until_ready(host_rollout(fixed)), calls)
     log("[bench] the update alone (the same in both steps)")
     batch = compiled_rollout(fixed.params, fixed.key)[0]
-    update = jax.jit(run.update)
+    update = jax.jit(run.update, compiler_options=_options())  # as both steps compile it
     update_alone = timed(lambda: jax.block_until_ready(update(fixed.params, fixed.opt_state, fixed.ref_params, batch)),
                          calls)  # fmt: skip
     log("[bench] compiled conversation step")

@@ -20,13 +20,20 @@ reference policies and shows paper vs ours:
   (Qwen2.5-7B: 13.3, 2%, 76%). They are not expected to match: a 7B model writes
   language, a random policy does not; the row says where GRPO starts here.
 
+* ``oracle`` and ``need_blind`` (:mod:`.empathy_reference`): the best fixed sets of the
+  world's acts, per hidden need and for everyone, chosen on training profiles: the ceiling
+  and the best a need-blind policy can do.
+
 Each policy has ``repeats`` conversations per profile, each repeat with its own keys;
 intervals are 95% t-intervals over repeats of the per-repeat mean over profiles.
 
 Part two (:mod:`.empathy_grpo`, :mod:`.empathy_table`) trains the GRPO rows, ``rows``:
 ``grpo_user_emotion`` (RLVER's reward) and ``grpo_estimator_emotion`` (the trained estimator
 reading the user's words), from the engine's starting policy, whose held-out figures are the
-``base`` row; intervals there are over seeds. The predictions of
+``base`` row; intervals there are over seeds. Two more rows keep RLVER's reward and change
+one thing (``--set rows=...``): ``grpo_user_emotion_hard`` trains where a served need is
+taken up as often as in RLVER's hard simulator (``hard_acceptance``), and
+``grpo_user_emotion_kl`` puts a KL penalty (``kl_beta``) to the starting policy. The predictions of
 ``docs/predictions/empathy.md`` are scored in ``results["predictions"]``.
 """
 
@@ -50,19 +57,22 @@ from emojax.rl.config import GRPOConfig
 from emojax.rl.conversation_rewards import READS, estimator_reward
 from emojax.rl.environments import make_environment
 from emojax.rl.tasks.base import uniform_completions
-from emojax.studies import empathy_appraisal, empathy_grpo, empathy_table
+from emojax.studies import empathy_appraisal, empathy_grpo, empathy_reference, empathy_table
 from emojax.studies import estimator_reward as _registers_estimator_emotion  # noqa: F401
 from emojax.studies.tables import interval, seed_ci
 from emojax.world import vocab
 from emojax.world import conversation as conv
+from emojax.world import user as user_lib
 
 __all__ = ["GRPO_ROWS", "PRESETS", "Config", "RLVER_BASE", "POLICIES", "run", "summary"]
 
-POLICIES = ("behaviour", "uniform")
+POLICIES = ("behaviour", "uniform", *empathy_reference.REFERENCES)
 # RLVER's Table 1, Qwen2.5-7B before training (findings.md section 3).
 RLVER_BASE = {"score": 13.3, "success": 0.02, "failure": 0.76}
 RLVER_TURNS = (6.7, 9.3)  # assistant turns per dialogue across the models of RLVER's logs
-GRPO_ROWS = ("grpo_user_emotion", "grpo_estimator_emotion")
+# The rows GRPO trains: RLVER's reward and the estimator's, then RLVER's hard-simulator row
+# and a KL-on ablation (both with RLVER's reward; run them with --set rows=...).
+GRPO_ROWS = ("grpo_user_emotion", "grpo_estimator_emotion", "grpo_user_emotion_hard", "grpo_user_emotion_kl")
 
 # RLVER's GRPO settings (findings.md section 3): groups of 4 clones of one profile, 8 of
 # them (its batch of 32), std with N-1 and eps 1e-6, token-mean loss (TRL's "dapo"), KL 0,
@@ -95,6 +105,11 @@ class Config:
       estimator_read: ``final`` or ``trajectory`` (:mod:`emojax.rl.conversation_rewards`).
       appraisal_users, appraisal_repeats: the decodability measurement's users per repeat
         and repeats (:mod:`.empathy_appraisal`; 0 repeats: skipped).
+      reference_profiles: training profiles the reference rows' act sets are chosen on
+        (:mod:`.empathy_reference`).
+      hard_acceptance: the training conversations' ``acceptance`` in the
+        ``grpo_user_emotion_hard`` row (RLVER's hard simulator: 33.1/52.4 of the normal).
+      kl_beta: ``beta`` of the ``grpo_user_emotion_kl`` row (the KL-on ablation).
     """
 
     conversation: conv.ConversationConfig = conv.EVALUATION
@@ -102,7 +117,7 @@ class Config:
     repeats: int = 16
     reply_len: int = 8
     seed: int = 0
-    rows: tuple[str, ...] = GRPO_ROWS
+    rows: tuple[str, ...] = GRPO_ROWS[:2]
     grpo: GRPOConfig = RLVER_GRPO
     training: conv.ConversationConfig = conv.TRAIN
     train_profiles: int = 500
@@ -111,6 +126,9 @@ class Config:
     estimator_read: str = "trajectory"
     appraisal_users: int = 2000
     appraisal_repeats: int = 8
+    reference_profiles: int = 200
+    hard_acceptance: float = conv.HARD.acceptance
+    kl_beta: float = 0.04
 
     def __post_init__(self):
         config.require(self, "num_profiles", lambda v: v >= 2, ">= 2")
@@ -122,6 +140,9 @@ class Config:
             raise ValueError(f"Config.grpo must have at least 2 seeds (the rows' intervals are over seeds), got "
                              f"seeds={self.grpo.seeds}")  # fmt: skip
         config.require(self, "train_profiles", lambda v: v >= 1, ">= 1")
+        config.require(self, "reference_profiles", lambda v: v >= 1, ">= 1")
+        config.probability(self, "hard_acceptance")
+        config.non_negative(self, "kl_beta")
         config.require(self, "eval_repeats", lambda v: v >= 1, ">= 1")
         config.require(self, "estimator_read", lambda v: v in READS, f"one of {READS}")
         config.require(self, "appraisal_users", lambda v: v >= 2 * 8 * 2, ">= 32 (two halves, eight acts)")
@@ -134,6 +155,7 @@ _SMALL = dataclasses.replace(policy_lib.PRESETS["2x64"], d_model=32, num_heads=2
 PRESETS: dict[str, Config] = {
     # Two training replies, three evaluation ones: the plumbing of every row in seconds.
     "smoke": Config(num_profiles=16, repeats=2, eval_repeats=1, estimator="smoke", train_profiles=16,
+                    reference_profiles=16,
                     appraisal_users=400, appraisal_repeats=2,
                     conversation=dataclasses.replace(conv.EVALUATION, max_turns=3),
                     training=dataclasses.replace(conv.TRAIN, max_turns=2),
@@ -150,15 +172,20 @@ PRESETS: dict[str, Config] = {
 
 
 @functools.partial(jax.jit, static_argnames=("policy", "reply_len", "vocab_size"))
-def _replies(key: jax.Array, chat: conv.Chat, *, policy: str, reply_len: int, vocab_size: int) -> jax.Array:
-    """``[n, R]`` one reply per conversation from ``policy``."""
+def _replies(key: jax.Array, chat: conv.Chat, table: jax.Array, *, policy: str, reply_len: int,
+             vocab_size: int) -> jax.Array:  # fmt: skip
+    """``[n, R]`` one reply per conversation from ``policy`` (``table``: a reference row's
+    acts per need, :mod:`.empathy_reference`)."""
     n = chat.turn.shape[0]
     if policy == "uniform":
         return uniform_completions(key, n, vocab_size, reply_len, vocab.EOS_ID, vocab.PAD_ID)[0]
+    if policy in empathy_reference.REFERENCES:
+        return empathy_reference.fixed_replies(key, chat, table)
     return conv.behaviour_replies(key, chat)
 
 
-def _converse(key: jax.Array, profiles: jax.Array, policy: str, cfg: Config, vocab_size: int) -> dict[str, np.ndarray]:
+def _converse(key: jax.Array, profiles: jax.Array, policy: str, cfg: Config, vocab_size: int,
+              table: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
     """One repeat: every profile's conversation with ``policy``; per-turn changes (NaN once
     ended), the outcome and gold."""
     c = cfg.conversation
@@ -166,7 +193,7 @@ def _converse(key: jax.Array, profiles: jax.Array, policy: str, cfg: Config, voc
     changes = []
     for t in range(c.max_turns):
         key_reply, key_step = jax.random.split(jax.random.fold_in(key, t))
-        reply = _replies(key_reply, chat, policy=policy, reply_len=cfg.reply_len, vocab_size=vocab_size)
+        reply = _replies(key_reply, chat, table, policy=policy, reply_len=cfg.reply_len, vocab_size=vocab_size)
         live, before = ~chat.done, chat.user.e
         chat, _, _ = conv.step(key_step, chat, reply, c)
         changes.append(jnp.where(live, chat.user.e - before, jnp.nan))
@@ -188,8 +215,17 @@ def _row(repeats: list[dict[str, np.ndarray]]) -> dict[str, Any]:
     return row
 
 
+def _setting(row: str, cfg: Config) -> tuple[conv.ConversationConfig, GRPOConfig]:
+    """The training conversations and the GRPO run of ``row``."""
+    if row == "grpo_user_emotion_hard":
+        return dataclasses.replace(cfg.training, acceptance=cfg.training.acceptance * cfg.hard_acceptance), cfg.grpo
+    if row == "grpo_user_emotion_kl":
+        return cfg.training, cfg.grpo.replace(beta=cfg.kl_beta)
+    return cfg.training, cfg.grpo
+
+
 def _reward(row: str, cfg: Config, workdir: str | None):
-    if row == "grpo_user_emotion":
+    if row != "grpo_estimator_emotion":
         return rewards.make_reward(rewards.RewardConfig(weights="user_emotion"))
     predict, _ = _estimator(cfg, workdir)
     reward = estimator_reward(predict, cfg.estimator_read)
@@ -208,19 +244,19 @@ def _estimator(cfg: Config, workdir: str | None):
 
 
 def _grpo(cfg: Config, workdir: str | None, compiler_options: dict | None = None) -> dict[str, Any]:
-    """The GRPO rows, the base row, the estimator's share and the predictions' verdicts."""
+    """The GRPO rows, the base row and the estimator's share."""
     if workdir is None:
         raise ValueError("run: the GRPO rows need a workdir (checkpoints); set rows=() for part one alone")
     root = jax.random.key(cfg.seed)
-    train_env = make_environment("empathy", cfg.training)
     held_env = make_environment("empathy", cfg.conversation)
-    profiles = train_env.profiles(jax.random.fold_in(root, 0), cfg.train_profiles)
+    profiles = conv.profiles(jax.random.fold_in(root, 0), cfg.train_profiles)
     held = held_env.profiles(jax.random.fold_in(root, 1), cfg.num_profiles)
     curves, evaluate = {}, None
     for row in cfg.rows:
         reward_fn = _reward(row, cfg, workdir)
-        learner = learner_lib.make_train(cfg.grpo, train_env, reward_fn=reward_fn, profiles=profiles,
-                                         compiler_options=compiler_options)  # fmt: skip
+        training, grpo = _setting(row, cfg)
+        learner = learner_lib.make_train(grpo, make_environment("empathy", training), reward_fn=reward_fn,
+                                         profiles=profiles, compiler_options=compiler_options)  # fmt: skip
         if evaluate is None:  # every row's policies have the same shapes: one compiled evaluation
             evaluate = empathy_grpo.evaluator(learner, held_env, held, cfg.eval_repeats, jax.random.fold_in(root, 9))
         curves[row] = empathy_grpo.train_row(row, learner, evaluate, os.path.join(workdir, row))
@@ -232,9 +268,7 @@ def _grpo(cfg: Config, workdir: str | None, compiler_options: dict | None = None
     share = None
     if "grpo_user_emotion" in rows and "grpo_estimator_emotion" in rows:
         share = empathy_table.estimator_share(rows["grpo_user_emotion"], rows["grpo_estimator_emotion"], base)
-    return {"rows": list(rows.values()), "estimator_share": share,
-            "predictions": empathy_table.score_predictions(rows, share),
-            "rlver_grpo": empathy_table.RLVER_GRPO}  # fmt: skip
+    return {"rows": list(rows.values()), "estimator_share": share, "rlver_grpo": empathy_table.RLVER_GRPO}
 
 
 def run(cfg: Config, workdir: str | None = None, *, compiler_options: dict | None = None) -> dict[str, Any]:
@@ -246,13 +280,18 @@ def run(cfg: Config, workdir: str | None = None, *, compiler_options: dict | Non
     env = make_environment("empathy", cfg.conversation)
     root = jax.random.key(cfg.seed)
     profiles = conv.profiles(jax.random.fold_in(root, 1), cfg.num_profiles)
+    with progress.phase(f"the reference rows' act sets (255 on {cfg.reference_profiles} training profiles)"):
+        train_profiles = conv.profiles(jax.random.fold_in(root, 0), cfg.reference_profiles)
+        tables = empathy_reference.search(jax.random.fold_in(root, 5), train_profiles, cfg.conversation)
+    no_table = np.zeros_like(tables["oracle"])
     by_policy = {}
     with progress.phase("conversations", len(POLICIES) * cfg.repeats, unit="repeats") as bar:
         for p, policy in enumerate(POLICIES):
             repeats = []
             for r in range(cfg.repeats):
-                key = jax.random.fold_in(jax.random.fold_in(root, 2 + p), r)
-                repeats.append(_converse(key, profiles, policy, cfg, env.vocab_size))
+                # Folded from 2 + p for the first two, as before the reference rows existed.
+                key = jax.random.fold_in(jax.random.fold_in(root, 2 + p if p < 2 else 10 + p), r)
+                repeats.append(_converse(key, profiles, policy, cfg, env.vocab_size, tables.get(policy, no_table)))
                 bar.update()
             by_policy[policy] = repeats
     appraisal = None
@@ -260,15 +299,21 @@ def run(cfg: Config, workdir: str | None = None, *, compiler_options: dict | Non
         with progress.phase("what the 40-dim response tells beyond e"):
             appraisal = empathy_appraisal.decodability(jax.random.fold_in(root, 3), cfg.conversation, (0.0, None),
                                                        cfg.appraisal_users, cfg.appraisal_repeats)  # fmt: skip
+    references = [{"name": policy, "kind": "reference", **_row(rs)} for policy, rs in by_policy.items()]
+    if cfg.rows:
+        named = {row["name"]: row for row in references + grpo["rows"]}
+        grpo["predictions"] = empathy_table.score_predictions(named, grpo["estimator_share"])
     changes = np.concatenate([r["changes"].reshape(-1) for r in by_policy["behaviour"]])
     changes = changes[np.isfinite(changes)]
     return {
         **grpo,
-        "rows": [{"name": policy, "kind": "reference", **_row(rs)} for policy, rs in by_policy.items()] + grpo["rows"],
+        "rows": references + grpo["rows"],
         "changes": {"ours": {**conv.change_statistics(changes), "turns_counted": int(changes.size)},
                     "rlver": {**conv.RLVER_CHANGES, "turns_counted": 15369}},
         "rlver": {"base": RLVER_BASE, "turns_per_dialogue": list(RLVER_TURNS)},
         "appraisal": appraisal,
+        "references": {name: {need: empathy_reference.act_names(tuple(bool(a) for a in t[k]))
+                              for k, need in enumerate(user_lib.NEEDS)} for name, t in tables.items()},
         "settings": {"start_e": cfg.conversation.user.start_e, "max_turns": cfg.conversation.max_turns,
                      "strong": cfg.conversation.strong,
                      "appraisal_specificity": cfg.conversation.appraisal_specificity},
@@ -294,6 +339,11 @@ def summary(results: dict[str, Any]) -> str:
             continue
         f = lambda name: interval(row[name]["mean"], *row[name]["ci"])  # noqa: E731
         lines.append(f"| {row['name']} | {f('score')} | {f('success')} | {f('failure')} | {f('turns')} |")
+    if results.get("references"):
+        refs = results["references"]
+        lines += ["", "The reference rows reply with fixed acts, chosen over 255 sets on the training profiles: "
+                  f"need_blind {refs['need_blind'][user_lib.NEEDS[0]]} for everyone; oracle (reads the hidden need) "
+                  + ", ".join(f"{need}: {acts}" for need, acts in refs["oracle"].items()) + "."]  # fmt: skip
     if results.get("appraisal"):
         lines += _appraisal_summary(results["appraisal"])
     grpo = [row for row in results["rows"] if row.get("kind") == "grpo"]
@@ -330,7 +380,7 @@ def _grpo_summary(results: dict[str, Any], grpo: list[dict[str, Any]]) -> list[s
     if results.get("estimator_share") is not None:
         lines += ["", f"The estimator row's gain as a share of the user_emotion row's: {ci(results['estimator_share'])} "
                   "(95% bootstrap over seeds)."]  # fmt: skip
-    lines += ["", "Predictions (docs/predictions/empathy.md, written before any GRPO result):", ""]
+    lines += ["", "Predictions (docs/predictions/empathy.md, each written before its rows' results):", ""]
     lines += [f"{p['id']}. {p['claim']}: **{p['verdict']}** ({p['evidence']})" for p in results["predictions"]]
     return lines
 

@@ -125,5 +125,29 @@ def score_predictions(rows: dict[str, dict], share: dict | None) -> list[dict[st
         lambda: (_excludes_zero_above(user["change_over_base"]["need_met"]),
                  f"need met change {fmt(user['change_over_base']['need_met'])}"))
     add(6, "a hard user lowers the gain", ["grpo_user_emotion", "grpo_user_emotion_hard"],
-        lambda: (rows["grpo_user_emotion_hard"]["score"]["mean"] < user["score"]["mean"], "scores"))
+        lambda: (rows["grpo_user_emotion_hard"]["score"]["mean"] < user["score"]["mean"],
+                 f"scores {fmt(rows['grpo_user_emotion_hard']['score'])} against {fmt(user['score'])}"))
+    hard, kl = rows.get("grpo_user_emotion_hard"), rows.get("grpo_user_emotion_kl")
+    add(7, "the hard row still gains (CI excludes 0), at least half the normal row's gain",
+        ["grpo_user_emotion", "grpo_user_emotion_hard"],
+        lambda: (_excludes_zero_above(hard["gain_over_base"])
+                 and hard["gain_over_base"]["mean"] >= 0.5 * user["gain_over_base"]["mean"],
+                 f"hard gain {fmt(hard['gain_over_base'])}, normal {fmt(user['gain_over_base'])}"))
+    add(8, "a KL penalty scores lower, with a seed sd no larger", ["grpo_user_emotion", "grpo_user_emotion_kl"],
+        lambda: (kl["score"]["mean"] < user["score"]["mean"] and kl["seed_sd"]["score"] <= user["seed_sd"]["score"],
+                 f"scores {fmt(kl['score'])} against {fmt(user['score'])}, seed sd {kl['seed_sd']['score']:.3g} "
+                 f"against {user['seed_sd']['score']:.3g}"))
+    trained = [r for n, r in rows.items() if n.startswith(("grpo_", "ppo_"))]
+    add(9, "the oracle scores above every trained row and above need_blind (CIs apart)", ["oracle", "need_blind"],
+        lambda: (all(rows["oracle"]["score"]["ci"][0] > r["score"]["ci"][1] for r in [*trained, rows["need_blind"]]),
+                 f"oracle {fmt(rows['oracle']['score'])}, need_blind {fmt(rows['need_blind']['score'])}, best trained "
+                 + (fmt(max(trained, key=lambda r: r["score"]["mean"])["score"]) if trained else "none")))
+    add(10, "GRPO's seed-to-seed sd of the final score is below PPO's", ["grpo_user_emotion", "ppo_user_emotion"],
+        lambda: (user["seed_sd"]["score"] < rows["ppo_user_emotion"]["seed_sd"]["score"], "seed sd"))
+    add(11, "thinking scores equal not thinking within CI", ["grpo_user_emotion", "grpo_user_emotion_think"],
+        lambda: (rows["grpo_user_emotion_think"]["score"]["ci"][0] <= user["score"]["ci"][1], "scores"))
+    add(12, "no trained row's false agreement per reply rises over base (paired CI)", ["grpo_user_emotion"],
+        lambda: (not any(_excludes_zero_above(r["change_over_base"]["false_agreement"]) for r in trained),
+                 "false agreement change " + ", ".join(f"{r['name']} {fmt(r['change_over_base']['false_agreement'])}"
+                                                      for r in trained)))
     return out
