@@ -56,9 +56,9 @@ def test_smoke_run_trains_the_grpo_rows(smoke):
         np.testing.assert_allclose(curve["figures"]["score"][0], rows["base"]["per_seed"]["score"])
         gain = np.array(rows[name]["per_seed"]["score"]) - np.array(rows["base"]["per_seed"]["score"])
         assert rows[name]["gain_over_base"]["mean"] == pytest.approx(gain.mean())
-    assert [p["id"] for p in results["predictions"]] == list(range(1, 13))
+    assert [p["id"] for p in results["predictions"]] == list(range(1, 15))
     verdicts = {p["id"]: p["verdict"] for p in results["predictions"]}
-    assert verdicts[9] != "not run" and {verdicts[i] for i in (6, 7, 8, 10, 11)} == {"not run"}
+    assert verdicts[9] != "not run" and {verdicts[i] for i in (6, 7, 8, 10, 11, 13, 14)} == {"not run"}
     assert {p["verdict"] for p in results["predictions"]} <= {"held", "failed", "not run"}
     assert (workdir / "curves.png").exists() and (workdir / "estimator" / "eval.json").exists()
     assert "Predictions (docs/predictions/empathy.md" in (workdir / "summary.md").read_text()
@@ -130,3 +130,23 @@ def test_a_damaged_evaluations_file_is_named(tmp_path):
     done = type("Done", (), {"config": empathy.PRESETS["smoke"].grpo, "task": None})()
     with pytest.raises(ValueError, match=r"evaluations\.json: not the JSON this study writes \(line 1"):
         empathy_grpo.train_row("grpo_user_emotion", done, None, str(row))
+
+
+def test_the_weak_helper_base_policy_is_trained_once_then_loaded(tmp_path):
+    """``base_policy=weak_helper``: pre-trained into ``workdir/base_policy`` on the helper's
+    conversations with the training profiles, then loaded (equal) by a later run."""
+    import jax
+
+    from emojax.rl import sft
+
+    cfg = dataclasses.replace(empathy.PRESETS["smoke"], base_policy="weak_helper", sft_conversations=16,
+                              sft=sft.SFTConfig(steps=3, batch_size=8, warmup_steps=1))  # fmt: skip
+    profiles = conversation.profiles(jax.random.key(0), cfg.train_profiles)
+    first = empathy._base_policy(cfg, str(tmp_path), profiles)
+    assert (tmp_path / "base_policy" / "checkpoints").is_dir()
+    again = empathy._base_policy(cfg, str(tmp_path), profiles)
+    for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(again)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert empathy._base_policy(dataclasses.replace(cfg, base_policy=""), str(tmp_path), profiles) is None
+    with pytest.raises(ValueError, match="Config.base_policy"):
+        dataclasses.replace(cfg, base_policy="gpt")

@@ -44,6 +44,7 @@ from flax import nnx
 from jax.sharding import NamedSharding, SingleDeviceSharding
 from jax.sharding import PartitionSpec as P
 
+from emojax import config
 from emojax.rl import multiturn, policy, rewards, sampler
 from emojax.rl.config import GRPOConfig
 from emojax.rl.environments import Environment
@@ -51,7 +52,7 @@ from emojax.rl.rollout import make_rollout
 from emojax.rl.rollout_conversation import make_conversation_rollout
 from emojax.rl.update import last_learning_rate, make_optimizer, make_update
 
-__all__ = ["Learner", "TrainState", "make_train", "raw_key", "seed_keys"]
+__all__ = ["Learner", "TrainState", "make_train", "policy_config", "raw_key", "seed_keys"]
 
 
 class TrainState(NamedTuple):
@@ -141,7 +142,9 @@ def seed_keys(cfg: GRPOConfig) -> jax.Array:
     return jnp.stack([raw_key(jax.random.key(s)) for s in cfg.seeds])
 
 
-def _policy_config(cfg: GRPOConfig, task: Any) -> policy.PolicyConfig:
+def policy_config(cfg: GRPOConfig, task: Any) -> policy.PolicyConfig:
+    """The policy a run of ``cfg`` on ``task`` trains (its vocabulary from the task if
+    ``cfg.vocab_from_task``)."""
     if cfg.vocab_from_task:
         return dataclasses.replace(cfg.policy, vocab_size=int(task.vocab_size))
     if cfg.policy.vocab_size < task.vocab_size:
@@ -164,6 +167,7 @@ def make_train(
     mesh: jax.sharding.Mesh | None = None,
     compiler_options: dict[str, Any] | None = None,
     profiles: jax.Array | None = None,
+    initial_params: nnx.State | None = None,
 ) -> Learner:
     """The functions of a GRPO run on ``task`` (see :class:`Learner`).
 
@@ -183,8 +187,10 @@ def make_train(
         (what the tests use; keep the default for timed runs).
       profiles: an environment's training profiles ``[n]`` (default: 500 from
         ``fold_in(key(0), 0)``, RLVER's count; held-out ones come from ``fold_in(key, 1)``).
+      initial_params: the policy every seed starts from (e.g. pre-trained,
+        :mod:`emojax.rl.sft`); default: a fresh initialisation per seed.
     """
-    pcfg = _policy_config(cfg, task)
+    pcfg = policy_config(cfg, task)
     n_new = cfg.max_new_tokens or int(task.max_new_tokens)
     scfg = sampler.SamplerConfig(max_new_tokens=n_new, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
                                  end_token=int(task.end_token), pad_token=int(task.pad_token))
@@ -192,6 +198,12 @@ def make_train(
         reward_fn = rewards.make_reward(cfg.reward, default=tuple(task.reward), max_length=n_new,
                                         group_size=cfg.group_size, task=task)
     graphdef = nnx.graphdef(nnx.eval_shape(lambda: policy.Policy(pcfg, rngs=nnx.Rngs(0))))
+    if initial_params is not None:
+        like = jax.eval_shape(lambda k: policy.init(pcfg, k)[1], jax.random.key(0))
+        shapes = lambda tree: jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), tree)  # noqa: E731
+        if jax.tree.structure(like) != jax.tree.structure(initial_params) or shapes(like) != shapes(initial_params):
+            raise ValueError("make_train: initial_params are not parameters of this run's policy "
+                             f"({config.to_dict(pcfg)})")  # fmt: skip
     tx = make_optimizer(cfg)
     # Every state lives on one explicit placement, so that a state from init, from a chunk
     # or from a checkpoint (Orbax commits what it restores) all hit the same executable.
@@ -217,7 +229,7 @@ def make_train(
 
     def init(key: jax.Array) -> TrainState:
         key_params, key_run = jax.random.split(raw_key(key))
-        params = policy.init(pcfg, key_params)[1]
+        params = policy.init(pcfg, key_params)[1] if initial_params is None else jax.tree.map(jnp.array, initial_params)
         zero = jnp.zeros((), jnp.int32)
         # A copy, so that params and the reference are distinct buffers (donation).
         ref = jax.tree.map(jnp.copy, params) if cfg.beta > 0 else None

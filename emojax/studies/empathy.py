@@ -52,7 +52,7 @@ import os
 from emojax import config, progress
 from emojax.rl import learner as learner_lib
 from emojax.rl import policy as policy_lib
-from emojax.rl import rewards
+from emojax.rl import rewards, sft
 from emojax.rl.config import GRPOConfig
 from emojax.rl.conversation_rewards import READS, estimator_reward
 from emojax.rl.environments import make_environment
@@ -60,13 +60,14 @@ from emojax.rl.tasks.base import uniform_completions
 from emojax.studies import empathy_appraisal, empathy_grpo, empathy_reference, empathy_table
 from emojax.studies import estimator_reward as _registers_estimator_emotion  # noqa: F401
 from emojax.studies.tables import interval, seed_ci
-from emojax.world import vocab
+from emojax.world import vocab, weak_helper
 from emojax.world import conversation as conv
 from emojax.world import user as user_lib
 
 __all__ = ["GRPO_ROWS", "PRESETS", "Config", "RLVER_BASE", "POLICIES", "run", "summary"]
 
-POLICIES = ("behaviour", "uniform", *empathy_reference.REFERENCES)
+POLICIES = ("behaviour", "uniform", *empathy_reference.REFERENCES, "weak_helper")
+BASE_POLICIES = ("", "weak_helper")
 # RLVER's Table 1, Qwen2.5-7B before training (findings.md section 3).
 RLVER_BASE = {"score": 13.3, "success": 0.02, "failure": 0.76}
 RLVER_TURNS = (6.7, 9.3)  # assistant turns per dialogue across the models of RLVER's logs
@@ -107,6 +108,13 @@ class Config:
         and repeats (:mod:`.empathy_appraisal`; 0 repeats: skipped).
       reference_profiles: training profiles the reference rows' act sets are chosen on
         (:mod:`.empathy_reference`).
+      base_policy: where every GRPO row starts: ``""`` (the engine's fresh
+        initialisation) or ``weak_helper`` (pre-trained, :mod:`emojax.rl.sft`, on
+        ``sft_conversations`` conversations of the weak helper ``helper`` with the training
+        profiles at the training settings, into ``workdir/base_policy``, and reused from
+        there), RLVER's starting point in the world.
+      helper, sft, sft_conversations: the weak helper, its pre-training run, and how many
+        of its conversations it learns from.
       hard_acceptance: the training conversations' ``acceptance`` in the
         ``grpo_user_emotion_hard`` row (RLVER's hard simulator: 33.1/52.4 of the normal).
       kl_beta: ``beta`` of the ``grpo_user_emotion_kl`` row (the KL-on ablation).
@@ -127,6 +135,10 @@ class Config:
     appraisal_users: int = 2000
     appraisal_repeats: int = 8
     reference_profiles: int = 200
+    base_policy: str = ""
+    helper: weak_helper.HelperConfig = weak_helper.HelperConfig()
+    sft: sft.SFTConfig = sft.SFTConfig()
+    sft_conversations: int = 4000
     hard_acceptance: float = conv.HARD.acceptance
     kl_beta: float = 0.04
 
@@ -141,6 +153,9 @@ class Config:
                              f"seeds={self.grpo.seeds}")  # fmt: skip
         config.require(self, "train_profiles", lambda v: v >= 1, ">= 1")
         config.require(self, "reference_profiles", lambda v: v >= 1, ">= 1")
+        config.require(self, "base_policy", lambda v: v in BASE_POLICIES, f"one of {BASE_POLICIES}")
+        config.require(self, "sft_conversations", lambda v: v >= self.sft.batch_size,
+                       f">= sft.batch_size ({self.sft.batch_size})")
         config.probability(self, "hard_acceptance")
         config.non_negative(self, "kl_beta")
         config.require(self, "eval_repeats", lambda v: v >= 1, ">= 1")
@@ -172,13 +187,15 @@ PRESETS: dict[str, Config] = {
 
 
 @functools.partial(jax.jit, static_argnames=("policy", "reply_len", "vocab_size"))
-def _replies(key: jax.Array, chat: conv.Chat, table: jax.Array, *, policy: str, reply_len: int,
-             vocab_size: int) -> jax.Array:  # fmt: skip
+def _replies(key: jax.Array, chat: conv.Chat, table: jax.Array, helper: weak_helper.HelperConfig, *, policy: str,
+             reply_len: int, vocab_size: int) -> jax.Array:  # fmt: skip
     """``[n, R]`` one reply per conversation from ``policy`` (``table``: a reference row's
-    acts per need, :mod:`.empathy_reference`)."""
+    acts per need, :mod:`.empathy_reference`; ``helper``: the weak helper's settings)."""
     n = chat.turn.shape[0]
     if policy == "uniform":
         return uniform_completions(key, n, vocab_size, reply_len, vocab.EOS_ID, vocab.PAD_ID)[0]
+    if policy == "weak_helper":
+        return weak_helper.replies(key, chat, helper, reply_len)
     if policy in empathy_reference.REFERENCES:
         return empathy_reference.fixed_replies(key, chat, table)
     return conv.behaviour_replies(key, chat)
@@ -193,7 +210,8 @@ def _converse(key: jax.Array, profiles: jax.Array, policy: str, cfg: Config, voc
     changes = []
     for t in range(c.max_turns):
         key_reply, key_step = jax.random.split(jax.random.fold_in(key, t))
-        reply = _replies(key_reply, chat, table, policy=policy, reply_len=cfg.reply_len, vocab_size=vocab_size)
+        reply_len = cfg.grpo.max_new_tokens if policy == "weak_helper" else cfg.reply_len  # the policy's budget
+        reply = _replies(key_reply, chat, table, cfg.helper, policy=policy, reply_len=reply_len, vocab_size=vocab_size)
         live, before = ~chat.done, chat.user.e
         chat, _, _ = conv.step(key_step, chat, reply, c)
         changes.append(jnp.where(live, chat.user.e - before, jnp.nan))
@@ -243,6 +261,28 @@ def _estimator(cfg: Config, workdir: str | None):
     return est.load_or_train(cfg.estimator, workdir, field="Config.estimator")
 
 
+def _base_policy(cfg: Config, workdir: str, profiles: jax.Array):
+    """The parameters every GRPO row starts from: None (a fresh initialisation per seed) or
+    the weak helper's pre-trained policy (trained into ``workdir/base_policy`` once, then
+    loaded)."""
+    if not cfg.base_policy:
+        return None
+    where = os.path.join(workdir, "base_policy")
+    pcfg = learner_lib.policy_config(cfg.grpo, make_environment("empathy", cfg.training))
+    if os.path.isdir(os.path.join(where, "checkpoints")):
+        with progress.phase(f"loading the base policy in {where}"):
+            return sft.load(where, pcfg)[0]
+    reps = -(-cfg.sft_conversations // cfg.train_profiles)
+    with progress.phase(f"the weak helper's conversations ({cfg.sft_conversations})"):
+        keys = jax.numpy.tile(profiles, reps)[: cfg.sft_conversations]
+        data = jax.device_get(weak_helper.conversations(jax.random.fold_in(jax.random.key(cfg.seed), 6), keys,
+                                                        cfg.training, cfg.helper, cfg.grpo.max_new_tokens))  # fmt: skip
+    params, log = sft.train(cfg.sft, pcfg, data)
+    sft.save(where, params, {"policy": config.to_dict(pcfg), "sft": dataclasses.asdict(cfg.sft), "log": log,
+                             "helper_score": float(np.mean(data["score"]))})  # fmt: skip
+    return params
+
+
 def _grpo(cfg: Config, workdir: str | None, compiler_options: dict | None = None) -> dict[str, Any]:
     """The GRPO rows, the base row and the estimator's share."""
     if workdir is None:
@@ -252,11 +292,13 @@ def _grpo(cfg: Config, workdir: str | None, compiler_options: dict | None = None
     profiles = conv.profiles(jax.random.fold_in(root, 0), cfg.train_profiles)
     held = held_env.profiles(jax.random.fold_in(root, 1), cfg.num_profiles)
     curves, evaluate = {}, None
+    start = _base_policy(cfg, workdir, profiles)
     for row in cfg.rows:
         reward_fn = _reward(row, cfg, workdir)
         training, grpo = _setting(row, cfg)
         learner = learner_lib.make_train(grpo, make_environment("empathy", training), reward_fn=reward_fn,
-                                         profiles=profiles, compiler_options=compiler_options)  # fmt: skip
+                                         profiles=profiles, compiler_options=compiler_options,
+                                         initial_params=start)  # fmt: skip
         if evaluate is None:  # every row's policies have the same shapes: one compiled evaluation
             evaluate = empathy_grpo.evaluator(learner, held_env, held, cfg.eval_repeats, jax.random.fold_in(root, 9))
         curves[row] = empathy_grpo.train_row(row, learner, evaluate, os.path.join(workdir, row))
@@ -302,7 +344,7 @@ def run(cfg: Config, workdir: str | None = None, *, compiler_options: dict | Non
     references = [{"name": policy, "kind": "reference", **_row(rs)} for policy, rs in by_policy.items()]
     if cfg.rows:
         named = {row["name"]: row for row in references + grpo["rows"]}
-        grpo["predictions"] = empathy_table.score_predictions(named, grpo["estimator_share"])
+        grpo["predictions"] = empathy_table.score_predictions(named, grpo["estimator_share"], cfg.base_policy)
     changes = np.concatenate([r["changes"].reshape(-1) for r in by_policy["behaviour"]])
     changes = changes[np.isfinite(changes)]
     return {

@@ -91,12 +91,15 @@ def _excludes_zero_above(c: dict) -> bool:
     return bool(np.isfinite(c["ci"][0]) and c["ci"][0] > 0)
 
 
-def score_predictions(rows: dict[str, dict], share: dict | None) -> list[dict[str, Any]]:
+def score_predictions(rows: dict[str, dict], share: dict | None, base_policy: str = "") -> list[dict[str, Any]]:
     """Each prediction of ``docs/predictions/empathy.md``: held, failed, or not run (its
     rows are missing), with the figures it was judged on."""
     out = []
 
-    def add(number, claim, needs, judge):
+    def add(number, claim, needs, judge, base=None):
+        if base is not None and base_policy != base:
+            out.append({"id": number, "claim": claim, "verdict": "not run", "evidence": f"needs base_policy={base}"})
+            return
         if not all(n in rows for n in needs):
             out.append({"id": number, "claim": claim, "verdict": "not run", "evidence": f"needs rows {needs}"})
             return
@@ -150,4 +153,16 @@ def score_predictions(rows: dict[str, dict], share: dict | None) -> list[dict[st
         lambda: (not any(_excludes_zero_above(r["change_over_base"]["false_agreement"]) for r in trained),
                  "false agreement change " + ", ".join(f"{r['name']} {fmt(r['change_over_base']['false_agreement'])}"
                                                       for r in trained)))
+    fall = lambda r, fig: bool(np.isfinite(r["change_over_base"][fig]["ci"][1]) and r["change_over_base"][fig]["ci"][1] < 0)  # noqa: E731
+    add(13, "from the weak-helper base, GRPO gains (CI excludes 0) and failure falls (paired CI)",
+        ["grpo_user_emotion"],
+        lambda: (_excludes_zero_above(user["gain_over_base"]) and fall(user, "failure"),
+                 f"gain {fmt(user['gain_over_base'])}, failure change {fmt(user['change_over_base']['failure'])}"),
+        base="weak_helper")
+    add(14, "from the weak-helper base, premature solutions fall (paired CI) and accuracy rises",
+        ["grpo_user_emotion"],
+        lambda: (fall(user, "premature_solutions") and _excludes_zero_above(user["change_over_base"]["accuracy"]),
+                 f"premature solutions change {fmt(user['change_over_base']['premature_solutions'])}, accuracy "
+                 f"change {fmt(user['change_over_base']['accuracy'])}"),
+        base="weak_helper")
     return out
