@@ -56,9 +56,9 @@ def test_smoke_run_trains_the_grpo_rows(smoke):
         np.testing.assert_allclose(curve["figures"]["score"][0], rows["base"]["per_seed"]["score"])
         gain = np.array(rows[name]["per_seed"]["score"]) - np.array(rows["base"]["per_seed"]["score"])
         assert rows[name]["gain_over_base"]["mean"] == pytest.approx(gain.mean())
-    assert [p["id"] for p in results["predictions"]] == list(range(1, 15))
+    assert [p["id"] for p in results["predictions"]] == list(range(1, 16))
     verdicts = {p["id"]: p["verdict"] for p in results["predictions"]}
-    assert verdicts[9] != "not run" and {verdicts[i] for i in (6, 7, 8, 10, 11, 13, 14)} == {"not run"}
+    assert verdicts[9] != "not run" and {verdicts[i] for i in (6, 7, 8, 10, 11, 13, 14, 15)} == {"not run"}
     assert {p["verdict"] for p in results["predictions"]} <= {"held", "failed", "not run"}
     assert (workdir / "curves.png").exists() and (workdir / "estimator" / "eval.json").exists()
     assert "Predictions (docs/predictions/empathy.md" in (workdir / "summary.md").read_text()
@@ -82,6 +82,9 @@ def test_the_ablation_rows_change_only_what_they_name():
     assert dataclasses.replace(training, acceptance=1.0) == cfg.training
     training, grpo = empathy._setting("grpo_user_emotion_kl", cfg)
     assert training == cfg.training and grpo == cfg.grpo.replace(beta=cfg.kl_beta) and cfg.kl_beta > 0
+    training, grpo = empathy._setting("grpo_user_emotion_flattery", cfg)
+    assert training == dataclasses.replace(cfg.training, flattery=cfg.flattery_control) and grpo == cfg.grpo
+    assert cfg.flattery_control > cfg.training.flattery
 
 
 def test_reference_replies_perform_the_acts_of_their_users_need():

@@ -276,3 +276,15 @@ def test_user_turns_are_what_each_user_said_in_order():
     assert np.abs(got["state"][later] - got["state"][np.flatnonzero(later) - 1]).max() > 0.5
     with pytest.raises(ValueError, match="n must be >= 1"):
         conv.user_turns(key, 0, conv.TRAIN)
+
+
+def test_flattery_pays_what_the_config_says():
+    """``ConversationConfig.flattery`` is the compliment's weight in the reaction: at 1.0 a
+    compliment raises e more than at the default 0.25, which raises it more than a reply
+    that does nothing; the default is the world's reaction unchanged."""
+    keys = conv.profiles(jax.random.key(21), N)
+    flatter = _reply(F["<flatter>"], W[vocab.FLATTERY[0]])
+    change = {w: _two_turns(NOTHING, flatter, keys, dataclasses.replace(QUIET, flattery=w))[0] for w in (0.25, 1.0)}
+    plain, _ = _two_turns(NOTHING, NOTHING, keys, QUIET)
+    assert np.all(np.asarray(change[1.0]) > np.asarray(change[0.25])) and np.all(np.asarray(change[0.25]) > np.asarray(plain))
+    assert conv.TRAIN.reaction.flattery == user.default_reaction().flattery

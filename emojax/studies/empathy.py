@@ -71,9 +71,11 @@ BASE_POLICIES = ("", "weak_helper")
 # RLVER's Table 1, Qwen2.5-7B before training (findings.md section 3).
 RLVER_BASE = {"score": 13.3, "success": 0.02, "failure": 0.76}
 RLVER_TURNS = (6.7, 9.3)  # assistant turns per dialogue across the models of RLVER's logs
-# The rows GRPO trains: RLVER's reward and the estimator's, then RLVER's hard-simulator row
-# and a KL-on ablation (both with RLVER's reward; run them with --set rows=...).
-GRPO_ROWS = ("grpo_user_emotion", "grpo_estimator_emotion", "grpo_user_emotion_hard", "grpo_user_emotion_kl")
+# The rows GRPO trains: RLVER's reward and the estimator's, then RLVER's hard-simulator row,
+# a KL-on ablation and a control where compliments pay more (all three with RLVER's reward;
+# run them with --set rows=...).
+GRPO_ROWS = ("grpo_user_emotion", "grpo_estimator_emotion", "grpo_user_emotion_hard", "grpo_user_emotion_kl",
+             "grpo_user_emotion_flattery")
 
 # RLVER's GRPO settings (findings.md section 3): groups of 4 clones of one profile, 8 of
 # them (its batch of 32), std with N-1 and eps 1e-6, token-mean loss (TRL's "dapo"), KL 0,
@@ -118,6 +120,9 @@ class Config:
       hard_acceptance: the training conversations' ``acceptance`` in the
         ``grpo_user_emotion_hard`` row (RLVER's hard simulator: 33.1/52.4 of the normal).
       kl_beta: ``beta`` of the ``grpo_user_emotion_kl`` row (the KL-on ablation).
+      flattery_control: the signal a compliment adds in the ``grpo_user_emotion_flattery``
+        row's training conversations (the world's default: 0.25); evaluated on the normal
+        held-out users, whose gold counts the compliments.
     """
 
     conversation: conv.ConversationConfig = conv.EVALUATION
@@ -141,6 +146,7 @@ class Config:
     sft_conversations: int = 4000
     hard_acceptance: float = conv.HARD.acceptance
     kl_beta: float = 0.04
+    flattery_control: float = 1.0
 
     def __post_init__(self):
         config.require(self, "num_profiles", lambda v: v >= 2, ">= 2")
@@ -157,7 +163,7 @@ class Config:
         config.require(self, "sft_conversations", lambda v: v >= self.sft.batch_size,
                        f">= sft.batch_size ({self.sft.batch_size})")
         config.probability(self, "hard_acceptance")
-        config.non_negative(self, "kl_beta")
+        config.non_negative(self, "kl_beta", "flattery_control")
         config.require(self, "eval_repeats", lambda v: v >= 1, ">= 1")
         config.require(self, "estimator_read", lambda v: v in READS, f"one of {READS}")
         config.require(self, "appraisal_users", lambda v: v >= 2 * 8 * 2, ">= 32 (two halves, eight acts)")
@@ -239,6 +245,8 @@ def _setting(row: str, cfg: Config) -> tuple[conv.ConversationConfig, GRPOConfig
         return dataclasses.replace(cfg.training, acceptance=cfg.training.acceptance * cfg.hard_acceptance), cfg.grpo
     if row == "grpo_user_emotion_kl":
         return cfg.training, cfg.grpo.replace(beta=cfg.kl_beta)
+    if row == "grpo_user_emotion_flattery":
+        return dataclasses.replace(cfg.training, flattery=cfg.flattery_control), cfg.grpo
     return cfg.training, cfg.grpo
 
 

@@ -93,6 +93,8 @@ class ConversationConfig:
       served_at: the perceived need match (``need_act``) at which a reply serves the need.
       reaction_scale, noise_sd: the reaction's points of e per unit of signal, and its
         noise (:class:`~emojax.world.user.ReactionParams`).
+      flattery: the signal each compliment adds (``ReactionParams.flattery``; 0.25 by
+        default): a study's control that makes flattery pay more, or nothing.
       appraisal_specificity: how much of what a reply did shows in the 40 categories
         beyond ``e`` (:mod:`emojax.world.appraisal`; 0: the state follows ``e`` alone).
       world_seed: the world's facts (one truth for every conversation).
@@ -111,6 +113,7 @@ class ConversationConfig:
     served_at: float = 0.5
     reaction_scale: float = 12.0
     noise_sd: float = 2.0
+    flattery: float = 0.25
     appraisal_specificity: float = 0.5
     world_seed: int = 7
 
@@ -125,7 +128,8 @@ class ConversationConfig:
     @property
     def reaction(self) -> user_lib.ReactionParams:
         return user_lib.default_reaction()._replace(scale=jnp.asarray(self.reaction_scale, jnp.float32),
-                                                    noise_sd=jnp.asarray(self.noise_sd, jnp.float32))  # fmt: skip
+                                                    noise_sd=jnp.asarray(self.noise_sd, jnp.float32),
+                                                    flattery=jnp.asarray(self.flattery, jnp.float32))  # fmt: skip
 
     @property
     def turn_len(self) -> int:
