@@ -2,7 +2,13 @@
 simulated user's emotion (its own report, or the trained estimator reading its words).
 
     python -m experiments.empathy --preset smoke|tiny|default --workdir DIR \\
-        [--set rows=grpo_user_emotion] [--set conversation.acceptance=0.63 ...]
+        [--set rows=grpo_user_emotion,grpo_user_emotion_hard] [--set base_policy=weak_helper] \\
+        [--set conversation.acceptance=0.63 ...]
+
+Rows: ``grpo_user_emotion``, ``grpo_estimator_emotion`` (the presets' two), and
+``grpo_user_emotion_hard``, ``grpo_user_emotion_kl``, ``grpo_user_emotion_flattery``.
+``base_policy=weak_helper`` starts every row from a policy pre-trained on a weak helper's
+conversations (RLVER's starting point in the world).
 
 Writes ``DIR/run.json`` (the config), ``DIR/results.json``, ``DIR/summary.md`` (the per-turn
 changes, the reference policies' and the GRPO rows, paper vs ours, the predictions scored),
