@@ -221,15 +221,15 @@ class Run:
 
 
 def _compilation_cache() -> None:
-    """JAX's persistent compilation cache (``EMOJAX_JAX_CACHE``, default
-    ``~/.cache/emojax/jax``), unless one is set: a rerun skips the minutes XLA spends on the
-    studies' largest programs. A cached program is the same program, so results do not change."""
+    """JAX's persistent compilation cache (:mod:`emojax.compile_cache`), unless one is set: a
+    rerun skips the minutes XLA spends on the studies' largest programs. A cached program is
+    the same program, so results do not change."""
     import jax
 
+    from emojax import compile_cache
+
     if not jax.config.jax_compilation_cache_dir:
-        jax.config.update("jax_compilation_cache_dir",
-                          os.environ.get("EMOJAX_JAX_CACHE", os.path.expanduser("~/.cache/emojax/jax")))  # fmt: skip
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+        compile_cache.enable()
 
 
 def input_record(path: str, filename: str = "config.json") -> dict:

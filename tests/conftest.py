@@ -3,7 +3,8 @@
 * four fake CPU devices, so sharding code is exercised without an accelerator;
 * rank promotion raises, so silent broadcasting bugs fail loudly;
 * W&B is disabled, so no test reaches the network;
-* JAX's persistent compilation cache, so repeated CI runs skip recompiles.
+* JAX's persistent compilation cache (locked, shared by the workers), so repeated runs skip
+  recompiles.
 """
 
 import os
@@ -19,11 +20,9 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
-jax.config.update(
-    "jax_compilation_cache_dir",
-    os.environ.get("EMOJAX_JAX_CACHE", os.path.expanduser("~/.cache/emojax/jax")),
-)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+from emojax import compile_cache  # noqa: E402
+
+compile_cache.enable(min_compile_secs=0.5)  # locked: the two workers share it
 
 
 @pytest.fixture(scope="session")

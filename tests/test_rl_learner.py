@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh
 
-from emojax import interrupt, tracking
+from emojax import compile_cache, interrupt, tracking
 from emojax.rl import learner as learner_lib
 from emojax.rl import loop, policy
 from emojax.rl import update as update_lib
@@ -306,8 +306,7 @@ def test_seeds_in_one_program_equal_separate_runs(strategy, tmp_path):
 
 def _child(rank: int, port: int, out: str) -> None:
     """One of two processes: a 2-device mesh (one CPU device each), one chunk."""
-    jax.config.update("jax_compilation_cache_dir",
-                      os.environ.get("EMOJAX_JAX_CACHE", os.path.expanduser("~/.cache/emojax/jax")))
+    compile_cache.enable()
     jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=rank, initialization_timeout=900)
     assert jax.device_count() == 2 and jax.local_device_count() == 1
     mesh = Mesh(np.array(jax.devices()), ("data",))
