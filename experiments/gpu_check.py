@@ -1,12 +1,12 @@
-"""A prepared GPU check of the GRPO engine: one command, under 5 minutes.
+"""A prepared GPU check of the GRPO engine: one command that fits one 10-minute device call.
 
     python -m experiments.gpu_check --out gpu_check.json          # on a machine with a GPU
     python -m experiments.gpu_check --out /tmp/gpu.json --dry-run # tiny sizes, any device (what the test runs)
     python -m experiments.gpu_check --out F.json --only configs.8x512,seeds_scaling
 
-Parts: the matmul peak, the GRPO benchmark step at four sizes, seeds scaling; see
-:mod:`emojax.bench.gpu_check`. The JSON is written after every part, so a killed run keeps
-what it measured. Never a CI requirement: the test suite runs ``--dry-run`` only.
+Parts: the matmul peak, the GRPO benchmark step at four sizes, seeds scaling, Qwen2.5-0.5B- and
+1.5B-shaped policies in bfloat16, conversations; see :mod:`emojax.bench.gpu_check`. The JSON
+is written after every part, so a killed run keeps what it measured. Never a CI requirement: the test suite runs ``--dry-run`` only.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import pytest
 
 from emojax.bench import flops
 from emojax.bench import grpo as gb
+from emojax.bench import gpu_check as gpu_check_lib
 from emojax.rl import policy, sampler
 from experiments import bench, gpu_check
 
@@ -119,6 +120,10 @@ def test_gpu_check_dry_run(tmp_path):
     for entry in result["configs"].values():
         assert entry["update_fraction_of_peak"] > 0 and entry["step_s_median"] > 0
     assert set(result["dialogue"]) == {"1", "2"} and result["dialogue"]["2"]["seed_steps_per_s"] > 0
+    assert not result["errors"] and set(result["large"]) == set(gpu_check_lib.QWEN)
+    for entry in result["large"].values():
+        assert entry["loss_finite"] and entry["mfu_vs_bf16_peak"] > 0 and entry["generated_tokens_per_s"] > 0
+        assert entry["config"]["policy_config"]["dtype"] == "bfloat16"
 
 
 @pytest.mark.slow
@@ -155,7 +160,8 @@ def test_trl_peer_has_the_policy_sizes():
 
 def test_gpu_check_needs_no_data_stack():
     """The GPU image has JAX, Flax and optax but no grain or TFDS: the check must not import them."""
-    code = ("import sys, experiments.gpu_check, emojax.bench.gpu_check, emojax.rl.learner; "
+    code = ("import sys, experiments.gpu_check, emojax.bench.gpu_check, emojax.rl.learner, emojax.bench.dialogue, "
+            "emojax.rl.environments, emojax.world.conversation; "
             "print(sorted(m for m in ('grain', 'tensorflow_datasets', 'array_record', 'torch', 'wandb') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -64,6 +64,7 @@ def _logits(model, tokens, mask, positions=None):
         ({"head_dim": 7}, "head_dim"),
         ({"vocab_size": 0}, "vocab_size"),
         ({"rope_theta": 0.0}, "rope_theta"),
+        ({"dtype": "float16"}, "dtype"),
     ],
 )
 def test_config_names_the_bad_field(change, field):
@@ -183,3 +184,23 @@ def test_init_is_a_pure_function_of_the_key():
 def test_positions_count_real_tokens_only():
     mask = jnp.array([[0, 0, 1, 1, 1], [1, 1, 0, 0, 1]], bool)
     np.testing.assert_array_equal(policy.positions_from_mask(mask), [[0, 0, 0, 1, 2], [0, 1, 1, 1, 2]])
+
+
+def test_bfloat16_compute_keeps_float32_weights_and_logits():
+    """``dtype="bfloat16"``: the same float32 parameters (the master weights), activations and
+    the cache in bfloat16, float32 logits within bfloat16's rounding of the float32 forward;
+    the gradient reaches the float32 weights in float32."""
+    graphdef, state = _model()
+    half = nnx.graphdef(_empty(dataclasses.replace(CFG, dtype="bfloat16")))
+    tokens, mask = _batch(2)
+    positions = policy.positions_from_mask(mask)
+    full = _logits((graphdef, state), tokens, mask)
+    low = _forward(half, state, tokens, positions, mask)[0]
+    assert low.dtype == jnp.float32
+    real = np.asarray(mask)[..., None]
+    err = np.abs(np.where(real, low - full, 0)).max()
+    assert 0 < err < 0.05 * np.abs(np.where(real, full, 0)).max()  # rounded, not recomputed in float32
+    cache = policy.init_cache(dataclasses.replace(CFG, dtype="bfloat16"), 3, 8)
+    assert cache.k[0].dtype == jnp.bfloat16
+    grads = jax.grad(lambda s: jnp.sum(policy.apply(half, s, tokens, positions, mask)[0] ** 2))(state)
+    assert {x.dtype for x in jax.tree.leaves(grads)} == {jnp.dtype(jnp.float32)}

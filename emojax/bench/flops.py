@@ -85,3 +85,16 @@ def grpo_update_flops(cfg, *, num_prompts: int, group_size: int, prompt_len: int
         rows, pairs = b * (p + t), b * (p + t) ** 2
     forward = policy_forward_flops(cfg, rows=rows, attention_pairs=pairs, logit_rows=b * t)
     return {"forward": forward, "train": 3 * forward, "rows": rows, "attention_pairs": pairs}
+
+
+def grpo_step_flops(cfg, *, num_prompts: int, group_size: int, prompt_len: int, new_tokens: int) -> dict:
+    """Model FLOPs of one whole GRPO step with shared prompts: the rollout (each prompt
+    prefilled once, then ``new_tokens`` decode steps of every completion over the whole
+    cache, as the sampler computes them) plus the update (:func:`grpo_update_flops`). The
+    rollout's rows, pairs and logits are the update's forward, so the step is 4 forwards.
+
+    Returns ``{"rollout", "update", "step"}``.
+    """
+    update = grpo_update_flops(cfg, num_prompts=num_prompts, group_size=group_size, prompt_len=prompt_len,
+                               new_tokens=new_tokens)
+    return {"rollout": update["forward"], "update": update["train"], "step": update["forward"] + update["train"]}

@@ -88,6 +88,9 @@ class PolicyConfig:
     qkv_bias: bool = True
     tie_embeddings: bool = True
     init_std: float = 0.02  # HF's initializer_range
+    # The dtype activations and matmuls run in. Parameters stay float32 (the master weights
+    # the optimiser updates) and are cast on use; logits, log-probs and the loss are float32.
+    dtype: str = "float32"
 
     def __post_init__(self):
         for name in ("vocab_size", "d_model", "num_layers", "num_heads", "num_kv_heads", "mlp_dim"):
@@ -102,11 +105,18 @@ class PolicyConfig:
         if self.head_size % 2:
             raise ValueError(f"PolicyConfig.head_dim must be even (rotary pairs), got {self.head_size} (derived if None)")
         config.positive(self, "rope_theta", "rms_eps", "init_std")
+        config.require(self, "dtype", lambda v: v in DTYPES, f"one of {DTYPES}")
+
+    @property
+    def compute_dtype(self):
+        return jnp.dtype(self.dtype)
 
     @property
     def head_size(self) -> int:
         return self.head_dim if self.head_dim is not None else self.d_model // self.num_heads
 
+
+DTYPES = ("float32", "bfloat16")
 
 PRESETS: dict[str, PolicyConfig] = {
     # What tests run: GQA (2 query heads per key/value head) and untied output embeddings.
@@ -121,15 +131,16 @@ PRESETS: dict[str, PolicyConfig] = {
 class KVCache(NamedTuple):
     """Keys and values of every layer, one buffer per layer, head-major (see the module doc)."""
 
-    k: tuple[jax.Array, ...]  # per layer [B, kv_heads, S, head_dim] float32, after rotary
-    v: tuple[jax.Array, ...]  # per layer [B, kv_heads, S, head_dim] float32
+    k: tuple[jax.Array, ...]  # per layer [B, kv_heads, S, head_dim] compute dtype, after rotary
+    v: tuple[jax.Array, ...]  # per layer [B, kv_heads, S, head_dim] compute dtype
     mask: jax.Array  # [B, S] bool: the slot holds a real token
     index: jax.Array  # [B] int32: the next slot each row writes
 
 
-def init_cache(cfg: PolicyConfig, batch: int, length: int, dtype=jnp.float32) -> KVCache:
-    """An empty cache of ``length`` slots. Writes past the end are clamped by XLA: size it
-    for prompt plus completion."""
+def init_cache(cfg: PolicyConfig, batch: int, length: int, dtype=None) -> KVCache:
+    """An empty cache of ``length`` slots, in ``dtype`` (default: the policy's compute
+    dtype). Writes past the end are clamped by XLA: size it for prompt plus completion."""
+    dtype = cfg.compute_dtype if dtype is None else dtype
     shape = (batch, cfg.num_kv_heads, length, cfg.head_size)
     return KVCache(
         k=tuple(jnp.zeros(shape, dtype) for _ in range(cfg.num_layers)),
@@ -198,12 +209,14 @@ def _dot_general(lhs, rhs, dimension_numbers, precision=None, **kwargs):
 def _dense(cfg: PolicyConfig, rngs: nnx.Rngs):
     """``nnx.Linear`` with HF's initialiser and :func:`_dot_general`."""
     init = nnx.initializers.normal(cfg.init_std)
-    return functools.partial(nnx.Linear, kernel_init=init, dot_general=_dot_general, rngs=rngs)
+    return functools.partial(nnx.Linear, kernel_init=init, dot_general=_dot_general, dtype=cfg.compute_dtype,
+                             rngs=rngs)
 
 
 def _rotary(x: jax.Array, sin: jax.Array, cos: jax.Array) -> jax.Array:
     """x [B, T, heads, hd]; sin, cos [B, T, 1, hd/2]. HF's rotate-half convention."""
     x1, x2 = jnp.split(x, 2, axis=-1)
+    sin, cos = sin.astype(x.dtype), cos.astype(x.dtype)
     return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
 
 
@@ -231,10 +244,13 @@ class Attention(nnx.Module):
         """q [b, KV, G*t, hd], k, v [b, KV, s, hd], allowed [b, t, s] -> rows [b*t, H*hd]."""
         b, t, s = allowed.shape
         kvh, groups, hd = self.num_kv_heads, self.num_heads // self.num_kv_heads, self.head_dim
-        scores = (jnp.einsum("bkqd,bksd->bkqs", q, k) / math.sqrt(hd)).reshape(b, kvh, groups, t, s)
+        # Scores and softmax in float32 whatever the compute dtype (bfloat16 loses the small
+        # differences between large scores); the probabilities return to the compute dtype.
+        scores = jnp.einsum("bkqd,bksd->bkqs", q, k, preferred_element_type=jnp.float32) / math.sqrt(hd)
+        scores = scores.reshape(b, kvh, groups, t, s)
         # A finite floor, not -inf: a pad query with no visible key then averages instead of NaN.
         scores = jnp.where(allowed[:, None, None, :, :], scores, jnp.finfo(scores.dtype).min)
-        probs = jax.nn.softmax(scores, axis=-1).reshape(b, kvh, groups * t, s)
+        probs = jax.nn.softmax(scores, axis=-1).reshape(b, kvh, groups * t, s).astype(v.dtype)
         out = jnp.einsum("bkqs,bksd->bkqd", probs, v).reshape(b, self.num_heads, t, hd)
         return jnp.transpose(out, (0, 2, 1, 3)).reshape(b * t, self.num_heads * hd)
 
@@ -298,9 +314,10 @@ class MLP(nnx.Module):
 
 class DecoderLayer(nnx.Module):
     def __init__(self, cfg: PolicyConfig, *, rngs: nnx.Rngs):
-        self.input_layernorm = nnx.RMSNorm(cfg.d_model, epsilon=cfg.rms_eps, rngs=rngs)
+        norm = functools.partial(nnx.RMSNorm, cfg.d_model, epsilon=cfg.rms_eps, dtype=cfg.compute_dtype, rngs=rngs)
+        self.input_layernorm = norm()
         self.self_attn = Attention(cfg, rngs=rngs)
-        self.post_attention_layernorm = nnx.RMSNorm(cfg.d_model, epsilon=cfg.rms_eps, rngs=rngs)
+        self.post_attention_layernorm = norm()
         self.mlp = MLP(cfg, rngs=rngs)
 
     def __call__(self, x, sin, cos, allowed, kv=None, index=None):
@@ -319,9 +336,10 @@ class Policy(nnx.Module):
     def __init__(self, cfg: PolicyConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
         init = nnx.initializers.normal(cfg.init_std)
-        self.embed_tokens = nnx.Embed(cfg.vocab_size, cfg.d_model, embedding_init=init, rngs=rngs)
+        self.embed_tokens = nnx.Embed(cfg.vocab_size, cfg.d_model, embedding_init=init, dtype=cfg.compute_dtype,
+                                      rngs=rngs)
         self.layers = nnx.List([DecoderLayer(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
-        self.norm = nnx.RMSNorm(cfg.d_model, epsilon=cfg.rms_eps, rngs=rngs)
+        self.norm = nnx.RMSNorm(cfg.d_model, epsilon=cfg.rms_eps, dtype=cfg.compute_dtype, rngs=rngs)
         self.lm_head = None if cfg.tie_embeddings else _dense(cfg, rngs)(cfg.d_model, cfg.vocab_size, use_bias=False)
 
     def __call__(
