@@ -73,7 +73,8 @@ def test_a_finished_row_is_reused(smoke):
 
 def test_the_ablation_rows_change_only_what_they_name():
     """The hard row trains where a served need is taken up less often (RLVER's 33.1/52.4);
-    the KL row puts a KL penalty on; both keep RLVER's reward and everything else."""
+    the KL row puts a KL penalty on; the PPO rows change the algorithm; all keep RLVER's
+    reward and everything else."""
     cfg = empathy.PRESETS["tiny"]
     for row in ("grpo_user_emotion", "grpo_estimator_emotion"):
         assert empathy._setting(row, cfg) == (cfg.training, cfg.grpo)
@@ -85,6 +86,10 @@ def test_the_ablation_rows_change_only_what_they_name():
     training, grpo = empathy._setting("grpo_user_emotion_flattery", cfg)
     assert training == dataclasses.replace(cfg.training, flattery=cfg.flattery_control) and grpo == cfg.grpo
     assert cfg.flattery_control > cfg.training.flattery
+    # PPO's rows: the same run and conversations with the algorithm changed.
+    assert empathy._setting("ppo_user_emotion", cfg) == (cfg.training, cfg.grpo.replace(algorithm="ppo"))
+    hard, _ = empathy._setting("grpo_user_emotion_hard", cfg)
+    assert empathy._setting("ppo_user_emotion_hard", cfg) == (hard, cfg.grpo.replace(algorithm="ppo"))
 
 
 def test_reference_replies_perform_the_acts_of_their_users_need():

@@ -58,13 +58,29 @@ def test_dr_grpo_divides_by_every_reply_budget():
     transcript's width: with mu = 1 the loss's value is -sum(adv * tokens) / (B * T * N)."""
     state, (batch, _, _) = _rollout()
     run = _learner()
-    _, _, metrics, skipped = jax.jit(run.update)(state.params, state.opt_state, None, batch)
+    _, _, metrics, skipped, _ = jax.jit(run.update)(state.params, state.opt_state, None, batch, None)
     tokens = np.asarray(batch.completion_mask).sum(axis=1)
     expected = -np.sum(np.asarray(batch.advantages) * tokens) / (PROMPTS * GROUP * TURNS * N)
     assert int(skipped) == 0
     np.testing.assert_allclose(float(metrics["policy_loss"]), expected, rtol=1e-4, atol=1e-6)
     norm = losses.loss_normalizer(batch.completion_mask, loss_type="dr_grpo", max_completion_length=TURNS * N)
     assert float(norm.policy) == PROMPTS * GROUP * TURNS * N
+
+
+def test_ppo_scores_every_policy_token_of_a_conversation_with_its_reward():
+    """PPO on the same conversations: with gamma = lam = 1 and the value head at zero, every
+    policy token's return is its conversation's reward, across the user's turns between."""
+    state, (batch, _, _) = _rollout()
+    run = learner.make_train(CFG.replace(algorithm="ppo"), ENV, profiles=ENV.profiles(jax.random.key(0), 8),
+                             compiler_options=FAST)  # fmt: skip
+    critic = run.init(jax.random.key(0)).critic
+    opt_state = run.init(jax.random.key(0)).opt_state
+    _, _, metrics, skipped, after = jax.jit(run.update)(state.params, opt_state, None, batch, critic)
+    tokens = np.asarray(batch.completion_mask).sum(axis=1)
+    assert int(skipped) == 0 and np.isfinite(float(metrics["value_loss"]))
+    expected = np.sum(np.asarray(batch.rewards) * tokens) / tokens.sum()
+    np.testing.assert_allclose(float(metrics["returns/mean"]), expected, rtol=1e-5)
+    assert float(metrics["value/mean"]) == 0 and np.asarray(after["bias"]) != 0  # the head moved
 
 
 def test_a_chunk_trains_on_conversations():

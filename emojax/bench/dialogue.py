@@ -105,12 +105,13 @@ def _host_step(run, env, profiles):
                                                                         axis=1),
                                           jnp.zeros(tokens.shape), jnp.asarray(turns), jnp.asarray(truncated))  # fmt: skip
         obs = multiturn.observe(env, transcript, env_state, opening.shape[1], n)
-        adv = advantages(reward(obs))
-        return Batch(tokens, mask, obs.completion_mask, adv, obs.truncated)
+        total = reward(obs)
+        return Batch(tokens, mask, obs.completion_mask, advantages(total), obs.truncated, total)
 
     def step(state):
-        params, opt_state, _, _ = update(state.params, state.opt_state, state.ref_params, rollout(state))
-        return state._replace(params=params, opt_state=opt_state, step=state.step + 1)
+        params, opt_state, _, _, critic = update(state.params, state.opt_state, state.ref_params, rollout(state),
+                                                 state.critic)  # fmt: skip
+        return state._replace(params=params, opt_state=opt_state, critic=critic, step=state.step + 1)
 
     return step, rollout
 
@@ -150,7 +151,8 @@ def run_dialogue(quick: bool = False, calls: int = 5, seeds: int = 16, log=print
     log("[bench] the update alone (the same in both steps)")
     batch = compiled_rollout(fixed.params, fixed.key)[0]
     update = jax.jit(run.update, compiler_options=_options())  # as both steps compile it
-    update_alone = timed(lambda: jax.block_until_ready(update(fixed.params, fixed.opt_state, fixed.ref_params, batch)),
+    update_alone = timed(lambda: jax.block_until_ready(update(fixed.params, fixed.opt_state, fixed.ref_params, batch,
+                                                              fixed.critic)),
                          calls)  # fmt: skip
     log("[bench] compiled conversation step")
     entry_compiled = timed(call_compiled, calls)

@@ -181,7 +181,7 @@ def bench_emojax(
 
     def updates(params, opt_state, ref, batches):
         def body(carry, batch):
-            p, o, m, skipped = run.update(carry[0], carry[1], ref, batch)
+            p, o, m, skipped, _ = run.update(carry[0], carry[1], ref, batch, None)
             return (p, o), (m["loss"], skipped)
 
         return jax.lax.scan(body, (params, opt_state), batches)

@@ -1,4 +1,5 @@
-"""GRPO as pure functions: group advantages, DAPO group selection, the policy loss.
+"""GRPO (and PPO, :mod:`.ppo`) as pure functions: group advantages, DAPO group selection, the
+policy loss; the compiled learner loads on first use.
 
 :mod:`.advantages` turns ``[prompts, group]`` rewards into group-relative advantages
 (GRPO, Dr. GRPO, RLOO) with noise-tolerant zero-variance detection;
@@ -52,6 +53,8 @@ __all__ = [
 # The learner (issue 4, items 5-6) pulls in flax, optax and orbax: it loads on first use,
 # so that importing the pure functions above stays cheap.
 _LAZY = {
+    "Algorithm": "emojax.rl.algorithms",
+    "register_algorithm": "emojax.rl.algorithms",
     "GRPOConfig": "emojax.rl.config",
     "Learner": "emojax.rl.learner",
     "TrainState": "emojax.rl.learner",

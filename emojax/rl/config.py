@@ -45,6 +45,15 @@ class GRPOConfig:
     """A GRPO run.
 
     Attributes:
+      algorithm: the learning algorithm (:mod:`emojax.rl.algorithms`): ``grpo`` (the
+        group-relative baseline) or ``ppo`` (a value head and GAE, RLVER's default), or
+        ``module:name``. Despite the class's name, every field below applies to both,
+        except the group-advantage ones (``advantage_*``, ``std_ddof``, ``zero_std_tol``),
+        which PPO reads only for its logged metrics.
+      gamma, lam, vf_coef, cliprange_value: PPO (:mod:`emojax.rl.ppo`), TRL's names:
+        GAE's discount and lambda (verl's and RLVER's 1.0 and 1.0; TRL's lambda is 0.95),
+        the value loss's weight (TRL's 0.1) and its clip range around the old values
+        (TRL's 0.2; 0: no clipping).
       policy: the decoder's sizes (:data:`emojax.rl.policy.PRESETS`).
       vocab_from_task: replace ``policy.vocab_size`` by the task's vocabulary.
       max_new_tokens: completion budget N (0: the task's ``max_new_tokens``).
@@ -102,6 +111,11 @@ class GRPOConfig:
         ``group_size`` (otherwise it computes every row).
     """
 
+    algorithm: str = "grpo"
+    gamma: float = 1.0
+    lam: float = 1.0
+    vf_coef: float = 0.1
+    cliprange_value: float = 0.2
     policy: policy_lib.PolicyConfig = policy_lib.PRESETS["2x64"]
     vocab_from_task: bool = True
     max_new_tokens: int = 0
@@ -163,7 +177,9 @@ class GRPOConfig:
                             "advantage_eps", "zero_std_tol", "weight_decay", "max_grad_norm")
         config.require(self, "dual_clip", lambda v: v == 0 or v > 1, "0 (off) or > 1")
         config.require(self, "delta", lambda v: v == 0 or v > 1, "0 (off) or > 1")
-        config.probability(self, "adam_b1", "adam_b2")
+        config.probability(self, "adam_b1", "adam_b2", "gamma", "lam")
+        config.non_negative(self, "vf_coef", "cliprange_value")
+        config.require(self, "algorithm", lambda v: isinstance(v, str) and v != "", "a registered name or module:name")
         config.require(self, "group_size", lambda v: v >= 2 or self.advantage_scale == "none",
                        "at least 2 (a group of one has no baseline)")
         for name, choices in (("loss_type", losses.loss_types()), ("kl_estimator", losses.KL_ESTIMATORS),

@@ -45,12 +45,12 @@ from jax.sharding import NamedSharding, SingleDeviceSharding
 from jax.sharding import PartitionSpec as P
 
 from emojax import config
-from emojax.rl import multiturn, policy, rewards, sampler
+from emojax.rl import algorithms, multiturn, policy, rewards, sampler
 from emojax.rl.config import GRPOConfig
 from emojax.rl.environments import Environment
 from emojax.rl.rollout import make_rollout
 from emojax.rl.rollout_conversation import make_conversation_rollout
-from emojax.rl.update import last_learning_rate, make_optimizer, make_update
+from emojax.rl.update import last_learning_rate, make_optimizer
 
 __all__ = ["Learner", "TrainState", "make_train", "policy_config", "raw_key", "seed_keys"]
 
@@ -61,6 +61,7 @@ class TrainState(NamedTuple):
     Attributes:
       params: the policy's parameters (``nnx.State``).
       opt_state: optax state (its step count drives the learning-rate schedule).
+      critic: what the algorithm trains beside the policy (PPO's value head), or None.
       ref_params: the frozen initial policy when ``beta > 0``, else None.
       key: raw ``uint32`` key data of the run; step ``t`` uses ``fold_in(key, t)``.
       step: rollout steps done.
@@ -73,6 +74,7 @@ class TrainState(NamedTuple):
 
     params: nnx.State
     opt_state: Any
+    critic: Any
     ref_params: nnx.State | None
     key: jax.Array
     step: jax.Array
@@ -101,9 +103,9 @@ class Learner(NamedTuple):
         tests assert once per shape).
       rollout: the pure ``rollout(params, key) -> (Batch, metrics, Samples)`` that
         ``step`` calls (:func:`emojax.rl.rollout.make_rollout`).
-      update: the pure ``update(params, opt_state, ref_params, batch) -> (params,
-        opt_state, metrics, skipped)`` that ``step`` calls
-        (:func:`emojax.rl.update.make_update`). These two let a benchmark time the parts
+      update: the pure ``update(params, opt_state, ref_params, batch, critic) -> (params,
+        opt_state, metrics, skipped, critic)`` that ``step`` calls (the algorithm's,
+        :mod:`emojax.rl.algorithms`). These two let a benchmark time the parts
         of the very step the run compiles.
     """
 
@@ -205,6 +207,7 @@ def make_train(
             raise ValueError("make_train: initial_params are not parameters of this run's policy "
                              f"({config.to_dict(pcfg)})")  # fmt: skip
     tx = make_optimizer(cfg)
+    algorithm = algorithms.make_algorithm(cfg.algorithm)
     # Every state lives on one explicit placement, so that a state from init, from a chunk
     # or from a checkpoint (Orbax commits what it restores) all hit the same executable.
     constrain, placement = lambda tree: tree, SingleDeviceSharding(jax.local_devices()[0])
@@ -222,10 +225,10 @@ def make_train(
         rollout = make_conversation_rollout(cfg, graphdef, task, reward_fn, scfg, profiles, constrain)
         opening = task.turn_len
         length = multiturn.transcript_len(opening, task, n_new)
-        update = make_update(cfg, graphdef, tx, length - opening, max_completion_length=task.max_turns * n_new)
+        update = algorithm.make_update(cfg, graphdef, tx, length - opening, max_completion_length=task.max_turns * n_new)
     else:
         rollout = make_rollout(cfg, graphdef, task, reward_fn, scfg, constrain)
-        update = make_update(cfg, graphdef, tx, n_new)
+        update = algorithm.make_update(cfg, graphdef, tx, n_new)
 
     def init(key: jax.Array) -> TrainState:
         key_params, key_run = jax.random.split(raw_key(key))
@@ -233,14 +236,16 @@ def make_train(
         zero = jnp.zeros((), jnp.int32)
         # A copy, so that params and the reference are distinct buffers (donation).
         ref = jax.tree.map(jnp.copy, params) if cfg.beta > 0 else None
-        return TrainState(params, tx.init(params), ref, key_run, zero, zero, zero, zero, zero)
+        opt_state, critic = algorithm.init(tx, pcfg, params)
+        return TrainState(params, opt_state, critic, ref, key_run, zero, zero, zero, zero, zero)
 
     def step(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
         batch, metrics, samples = rollout(state.params, jax.random.fold_in(state.key, state.step))
-        params, opt_state, update_metrics, skipped = update(state.params, state.opt_state, state.ref_params, batch)
+        params, opt_state, update_metrics, skipped, critic = update(state.params, state.opt_state, state.ref_params,
+                                                                    batch, state.critic)  # fmt: skip
         bad_streak = jnp.where(skipped > 0, state.bad_streak + 1, 0)
         state = state._replace(
-            params=params, opt_state=opt_state, step=state.step + 1,
+            params=params, opt_state=opt_state, critic=critic, step=state.step + 1,
             num_tokens=state.num_tokens + metrics.pop("num_tokens"),
             skipped_updates=state.skipped_updates + skipped, bad_streak=bad_streak)  # fmt: skip
         metrics.update(update_metrics)

@@ -46,6 +46,8 @@ class Batch(NamedTuple):
         dynamic sampling used as filler.
       advantages: ``[B]`` float32 group-relative advantages.
       truncated: ``[B]`` bool, no end token within N.
+      rewards: ``[B]`` float32, each completion's reward (what PPO's value head learns
+        to predict; GRPO trains on ``advantages`` alone).
     """
 
     tokens: jax.Array
@@ -53,6 +55,7 @@ class Batch(NamedTuple):
     completion_mask: jax.Array
     advantages: jax.Array
     truncated: jax.Array
+    rewards: jax.Array
 
 
 class Samples(NamedTuple):
@@ -157,7 +160,7 @@ def make_rollout(
         total, adv, metrics = score(cfg, reward_fn, obs, groups)
         metrics.update(num_tokens=jnp.sum(out.mask, dtype=jnp.int32),
                        **completion_metrics(out.completion_mask, out.ended))  # fmt: skip
-        batch = Batch(out.tokens, out.mask, out.completion_mask, adv.advantages.reshape(-1), ~out.ended)
+        batch = Batch(out.tokens, out.mask, out.completion_mask, adv.advantages.reshape(-1), ~out.ended, total)
         if cfg.dynamic_sampling:
             batch, selection_metrics = select_informative(cfg, batch, adv, constrain)
             metrics.update(selection_metrics)

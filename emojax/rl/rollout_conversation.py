@@ -77,7 +77,7 @@ def make_conversation_rollout(
             **completion_metrics(obs.completion_mask, ~obs.truncated),
         })  # fmt: skip
         batch = Batch(transcript.tokens, transcript.mask, obs.completion_mask, adv.advantages.reshape(-1),
-                      obs.truncated)  # fmt: skip
+                      obs.truncated, total)  # fmt: skip
         if cfg.dynamic_sampling:
             batch, selection_metrics = select_informative(cfg, batch, adv, constrain)
             metrics.update(selection_metrics)

@@ -244,6 +244,7 @@ def token_logprobs(
     *,
     num_completion: int | None = None,
     with_entropy: bool = False,
+    with_hidden: bool = False,
     shared_prompt: int = 1,
 ):
     """Teacher-forced log p(token) under ``softmax(logits / temperature)``, one forward pass.
@@ -257,6 +258,8 @@ def token_logprobs(
       temperature: divides the logits (as TRL's ``GRPOTrainer``); no top-k/top-p.
       num_completion: score only the last N slots (default: all T).
       with_entropy: also return the entropy of each scored distribution.
+      with_hidden: also return the final hidden state each slot is scored from
+        ``[B, N, D]`` (PPO's value head reads it: the state before the token is chosen).
       shared_prompt: with ``num_completion=N < T``, the first ``T - N`` columns (the
         prompt) are the same in each run of ``shared_prompt`` consecutive rows (a GRPO
         group, as the rollout lays it out): each prompt then goes through the policy once
@@ -265,7 +268,8 @@ def token_logprobs(
 
     Returns:
       logprobs [B, N] float32 (0 where the slot is masked or has no real token before it),
-      and entropy [B, N] if ``with_entropy``.
+      then entropy [B, N] if ``with_entropy``, then hidden [B, N, D] if ``with_hidden``
+      (a tuple when either is asked for).
     """
     mask = mask.astype(bool)
     b, t = tokens.shape
@@ -288,11 +292,13 @@ def token_logprobs(
         rows = (jnp.arange(b)[:, None] * t + prev).reshape(-1)
     # Hidden states of the scoring slots, then the output projection of those N slots only
     # (not of all T): a gather of width D, not V, and fewer FLOPs.
-    picked = policy.apply_logits(graphdef, state, jnp.take(hidden, rows, axis=0)).reshape(b, n, -1)
+    scoring = jnp.take(hidden, rows, axis=0)
+    picked = policy.apply_logits(graphdef, state, scoring).reshape(b, n, -1)
     logp_all = jax.nn.log_softmax(picked / temperature, axis=-1)
     logp = jnp.take_along_axis(logp_all, tokens[:, t - n :, None].astype(jnp.int32), axis=-1)[..., 0]
-    logp = jnp.where(valid, logp, 0.0)
-    if not with_entropy:
-        return logp
-    entropy = -jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1)
-    return logp, jnp.where(valid, entropy, 0.0)
+    out = (jnp.where(valid, logp, 0.0),)
+    if with_entropy:
+        out += (jnp.where(valid, -jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1), 0.0),)
+    if with_hidden:
+        out += (scoring.reshape(b, n, -1),)
+    return out[0] if len(out) == 1 else out

@@ -30,7 +30,8 @@ from emojax.rl import losses, sampler
 from emojax.rl.config import GRPOConfig
 from emojax.rl.rollout import Batch
 
-__all__ = ["entropy_schedule", "last_learning_rate", "make_optimizer", "make_update", "schedule"]
+__all__ = ["entropy_schedule", "last_learning_rate", "make_optimizer", "make_update", "optimizer_steps", "schedule",
+           "split_micro_batches"]
 
 
 def schedule(cfg: GRPOConfig) -> optax.Schedule:
@@ -90,7 +91,7 @@ def last_learning_rate(cfg: GRPOConfig, opt_state: Any) -> jax.Array:
     return schedule(cfg)(jnp.maximum(_update_count(opt_state) - 1, 0))
 
 
-def _split(tree: Any, m: int) -> Any:
+def split_micro_batches(tree: Any, m: int) -> Any:
     """``[B, ...]`` leaves into ``[m, B/m, ...]``, micro-batch ``j`` holding rows ``j::m``."""
     return jax.tree.map(lambda x: jnp.moveaxis(x.reshape(x.shape[0] // m, m, *x.shape[1:]), 1, 0), tree)
 
@@ -100,7 +101,7 @@ def _combine(metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
     by the whole batch's normaliser), extremes take the extreme, the rest the mean."""
     out = {}
     for name, v in metrics.items():
-        if name in ("loss", "policy_loss"):
+        if name in ("loss", "policy_loss", "value_loss"):
             out[name] = jnp.sum(v)
         elif name.endswith("_min"):
             out[name] = jnp.min(v)
@@ -111,12 +112,73 @@ def _combine(metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
     return out
 
 
+def optimizer_steps(cfg: GRPOConfig, tx: optax.GradientTransformation, micro_loss: Callable[..., Any]):
+    """``steps(trainable, opt_state, micro, normalizer) -> (trainable, opt_state, metrics,
+    skipped)``: ``cfg.mu`` optimizer steps, each on the gradient summed over the
+    micro-batches ``micro`` (leading axis ``micro_batches``); the machinery every
+    algorithm's update shares.
+
+    ``micro_loss(trainable, micro_batch, normalizer, entropy_coef) -> (loss, metrics)``;
+    ``trainable`` is any pytree the optimizer was initialised on (GRPO: the policy's
+    parameters; PPO: those and the value head). A step whose loss or gradient norm is not
+    finite leaves ``trainable`` and the optimizer state as they were and counts in
+    ``skipped``. Metrics are means over the ``mu`` steps (:func:`_combine` within one).
+    """
+    grad_fn = jax.grad(micro_loss, has_aux=True)
+    entropy_coef = entropy_schedule(cfg)
+
+    def gradients(trainable, micro, normalizer, coef):
+        def body(acc, mb):
+            grads, metrics = grad_fn(trainable, mb, normalizer, coef)
+            return jax.tree.map(jnp.add, acc, grads), metrics
+
+        zeros = jax.tree.map(jnp.zeros_like, trainable)
+        grads, metrics = jax.lax.scan(body, zeros, micro)
+        return grads, _combine(metrics)
+
+    def one_update(carry, _, micro, normalizer):
+        trainable, opt_state = carry
+        coef = entropy_coef(_update_count(opt_state)) if cfg.entropy_schedule != "constant" else cfg.entropy_coef
+        grads, metrics = gradients(trainable, micro, normalizer, coef)
+        grad_norm = optax.tree.norm(grads)
+        ok = jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm)
+        updates, new_opt_state = tx.update(grads, opt_state, trainable)
+        new_trainable = optax.apply_updates(trainable, updates)
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
+        carry = (keep(new_trainable, trainable), keep(new_opt_state, opt_state))
+        return carry, ({**metrics, "grad_norm": grad_norm, "entropy_coef": jnp.asarray(coef, jnp.float32)}, ~ok)
+
+    def steps(trainable, opt_state, micro, normalizer):
+        body = lambda c, x: one_update(c, x, micro, normalizer)  # noqa: E731
+        (trainable, opt_state), (metrics, bad) = jax.lax.scan(body, (trainable, opt_state), None, length=cfg.mu)
+        metrics = {name: jnp.mean(v) for name, v in metrics.items()}
+        return trainable, opt_state, metrics, jnp.sum(bad, dtype=jnp.int32)
+
+    return steps
+
+
+def loss_kwargs(cfg: GRPOConfig, budget: int) -> dict[str, Any]:
+    """The keywords of :func:`emojax.rl.losses.policy_loss` a config sets."""
+    return dict(
+        loss_type=cfg.loss_type, epsilon_low=cfg.epsilon_low, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
+        kl_estimator=cfg.kl_estimator, importance_sampling_level=cfg.importance_sampling_level,
+        dual_clip=cfg.dual_clip or None, delta=cfg.delta or None, max_completion_length=budget)  # fmt: skip
+
+
+def shared_rows(cfg: GRPOConfig) -> int:
+    """Rows of one micro-batch that share a prompt: micro-batch ``j`` takes rows ``j, j + M,
+    ...``, so a group of G rows keeps G / M of them together."""
+    return cfg.group_size // cfg.micro_batches if cfg.share_prompt and cfg.group_size % cfg.micro_batches == 0 else 1
+
+
 def make_update(
     cfg: GRPOConfig, graphdef: nnx.GraphDef, tx: optax.GradientTransformation, num_completion: int,
     max_completion_length: int | None = None,
-) -> Callable[..., tuple[nnx.State, Any, dict[str, jax.Array], jax.Array]]:
-    """``update(params, opt_state, ref_params, batch) -> (params, opt_state, metrics,
-    skipped)``, pure and jittable; ``skipped`` counts the non-finite updates (0..mu).
+) -> Callable[..., tuple[nnx.State, Any, dict[str, jax.Array], jax.Array, Any]]:
+    """GRPO's ``update(params, opt_state, ref_params, batch, critic=None) -> (params,
+    opt_state, metrics, skipped, critic)``, pure and jittable; ``skipped`` counts the
+    non-finite updates (0..mu); ``critic`` (None: GRPO has none) passes through, so every
+    registered algorithm (:mod:`emojax.rl.algorithms`) has one signature.
 
     ``num_completion`` is the width of the batch's completion part; ``max_completion_length``
     (default the same) the policy's token budget in it, ``dr_grpo``'s constant. They differ
@@ -130,18 +192,13 @@ def make_update(
     """
     temperature = cfg.temperature
     budget = num_completion if max_completion_length is None else max_completion_length
-    # Rows j, j + M, ... form micro-batch j, so a group of G rows keeps G / M of them together.
-    shared = cfg.group_size // cfg.micro_batches if cfg.share_prompt and cfg.group_size % cfg.micro_batches == 0 else 1
+    shared = shared_rows(cfg)
 
     def logprobs(params, tokens, mask, entropy=False, shared_prompt=1):
         return sampler.token_logprobs(graphdef, params, tokens, mask, temperature, num_completion=num_completion,
                                       with_entropy=entropy, shared_prompt=shared_prompt)
 
-    loss_kwargs = dict(
-        loss_type=cfg.loss_type, epsilon_low=cfg.epsilon_low, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
-        kl_estimator=cfg.kl_estimator, importance_sampling_level=cfg.importance_sampling_level,
-        dual_clip=cfg.dual_clip or None, delta=cfg.delta or None, max_completion_length=budget)  # fmt: skip
-    entropy_coef = entropy_schedule(cfg)
+    kwargs = loss_kwargs(cfg, budget)
 
     def micro_loss(params, mb, normalizer, coef):
         batch, old_logp, ref_logp = mb
@@ -151,33 +208,12 @@ def make_update(
         loss, metrics = losses.policy_loss(
             logp, old_logp, ref_logp, batch.advantages, batch.completion_mask, entropy=entropy,
             mask_truncated=batch.truncated if cfg.mask_truncated_completions else None,
-            normalizer=normalizer, entropy_coef=coef, **loss_kwargs)
+            normalizer=normalizer, entropy_coef=coef, **kwargs)
         return loss, {"loss": loss, **metrics}
 
-    grad_fn = jax.grad(micro_loss, has_aux=True)
+    steps = optimizer_steps(cfg, tx, micro_loss)
 
-    def gradients(params, micro, normalizer, coef):
-        def body(acc, mb):
-            grads, metrics = grad_fn(params, mb, normalizer, coef)
-            return jax.tree.map(jnp.add, acc, grads), metrics
-
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        grads, metrics = jax.lax.scan(body, zeros, micro)
-        return grads, _combine(metrics)
-
-    def one_update(carry, _, micro, normalizer):
-        params, opt_state = carry
-        coef = entropy_coef(_update_count(opt_state)) if cfg.entropy_schedule != "constant" else cfg.entropy_coef
-        grads, metrics = gradients(params, micro, normalizer, coef)
-        grad_norm = optax.tree.norm(grads)
-        ok = jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm)
-        updates, new_opt_state = tx.update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
-        carry = (keep(new_params, params), keep(new_opt_state, opt_state))
-        return carry, ({**metrics, "grad_norm": grad_norm, "entropy_coef": jnp.asarray(coef, jnp.float32)}, ~ok)
-
-    def update(params, opt_state, ref_params, batch: Batch):
+    def update(params, opt_state, ref_params, batch: Batch, critic=None):
         mask_truncated = batch.truncated if cfg.mask_truncated_completions else None
         normalizer = losses.loss_normalizer(batch.completion_mask, loss_type=cfg.loss_type,
                                             max_completion_length=budget, mask_truncated=mask_truncated)
@@ -187,10 +223,8 @@ def make_update(
         ref_logp = None
         if cfg.beta > 0:
             ref_logp = jax.lax.stop_gradient(logprobs(ref_params, batch.tokens, batch.mask, shared_prompt=whole))
-        micro = _split((batch, old_logp, ref_logp), cfg.micro_batches)
-        body = lambda c, x: one_update(c, x, micro, normalizer)  # noqa: E731
-        (params, opt_state), (metrics, bad) = jax.lax.scan(body, (params, opt_state), None, length=cfg.mu)
-        metrics = {name: jnp.mean(v) for name, v in metrics.items()}
-        return params, opt_state, metrics, jnp.sum(bad, dtype=jnp.int32)
+        micro = split_micro_batches((batch, old_logp, ref_logp), cfg.micro_batches)
+        params, opt_state, metrics, skipped = steps(params, opt_state, micro, normalizer)
+        return params, opt_state, metrics, skipped, critic
 
     return update

@@ -64,18 +64,19 @@ from emojax.world import vocab, weak_helper
 from emojax.world import conversation as conv
 from emojax.world import user as user_lib
 
-__all__ = ["GRPO_ROWS", "PRESETS", "Config", "RLVER_BASE", "POLICIES", "run", "summary"]
+__all__ = ["TRAINED_ROWS", "PRESETS", "Config", "RLVER_BASE", "POLICIES", "run", "summary"]
 
 POLICIES = ("behaviour", "uniform", *empathy_reference.REFERENCES, "weak_helper")
 BASE_POLICIES = ("", "weak_helper")
 # RLVER's Table 1, Qwen2.5-7B before training (findings.md section 3).
 RLVER_BASE = {"score": 13.3, "success": 0.02, "failure": 0.76}
 RLVER_TURNS = (6.7, 9.3)  # assistant turns per dialogue across the models of RLVER's logs
-# The rows GRPO trains: RLVER's reward and the estimator's, then RLVER's hard-simulator row,
-# a KL-on ablation and a control where compliments pay more (all three with RLVER's reward;
-# run them with --set rows=...).
-GRPO_ROWS = ("grpo_user_emotion", "grpo_estimator_emotion", "grpo_user_emotion_hard", "grpo_user_emotion_kl",
-             "grpo_user_emotion_flattery")
+# The trained rows: GRPO on RLVER's reward and on the estimator's, then RLVER's hard-simulator
+# row, a KL-on ablation and a control where compliments pay more (all three with RLVER's
+# reward), and PPO (a value head and GAE, RLVER's default learner) on the normal and the hard
+# simulator. Run any with --set rows=...
+TRAINED_ROWS = ("grpo_user_emotion", "grpo_estimator_emotion", "grpo_user_emotion_hard", "grpo_user_emotion_kl",
+                "grpo_user_emotion_flattery", "ppo_user_emotion", "ppo_user_emotion_hard")
 
 # RLVER's GRPO settings (findings.md section 3): groups of 4 clones of one profile, 8 of
 # them (its batch of 32), std with N-1 and eps 1e-6, token-mean loss (TRL's "dapo"), KL 0,
@@ -96,9 +97,11 @@ class Config:
       reply_len: tokens the uniform policy writes per reply (an end token stops it sooner).
       seed: root seed (held-out profiles: ``fold_in(key(seed), 1)``, training ones
         ``fold_in(key(seed), 0)``).
-      rows: the GRPO rows to train (:data:`GRPO_ROWS`; ``()``: part one only); the
-        ``base`` row comes with any of them.
-      grpo: the GRPO run of every row (its ``seeds`` are the rows' seeds).
+      rows: the rows to train (:data:`TRAINED_ROWS`; ``()``: part one only); the ``base``
+        row comes with any of them.
+      grpo: the run of every row (its ``seeds`` are the rows' seeds); the ``ppo_*`` rows
+        run it with ``algorithm="ppo"`` (its ``gamma``, ``lam``, ``vf_coef`` and
+        ``cliprange_value`` are PPO's), the same rollouts of the same size.
       training: the conversations trained in (RLVER's training settings).
       train_profiles: training profiles (RLVER: 500).
       eval_repeats: held-out conversations per profile and seed at each evaluation.
@@ -130,7 +133,7 @@ class Config:
     repeats: int = 16
     reply_len: int = 8
     seed: int = 0
-    rows: tuple[str, ...] = GRPO_ROWS[:2]
+    rows: tuple[str, ...] = TRAINED_ROWS[:2]
     grpo: GRPOConfig = RLVER_GRPO
     training: conv.ConversationConfig = conv.TRAIN
     train_profiles: int = 500
@@ -152,8 +155,8 @@ class Config:
         config.require(self, "num_profiles", lambda v: v >= 2, ">= 2")
         config.require(self, "repeats", lambda v: v >= 2, ">= 2 (the intervals are over repeats)")
         config.require(self, "reply_len", lambda v: v >= 1, ">= 1")
-        config.require(self, "rows", lambda v: all(r in GRPO_ROWS for r in v) and len(set(v)) == len(v),
-                       f"distinct names among {GRPO_ROWS}")
+        config.require(self, "rows", lambda v: all(r in TRAINED_ROWS for r in v) and len(set(v)) == len(v),
+                       f"distinct names among {TRAINED_ROWS}")
         if self.rows and self.grpo.num_seeds < 2:
             raise ValueError(f"Config.grpo must have at least 2 seeds (the rows' intervals are over seeds), got "
                              f"seeds={self.grpo.seeds}")  # fmt: skip
@@ -240,14 +243,16 @@ def _row(repeats: list[dict[str, np.ndarray]]) -> dict[str, Any]:
 
 
 def _setting(row: str, cfg: Config) -> tuple[conv.ConversationConfig, GRPOConfig]:
-    """The training conversations and the GRPO run of ``row``."""
-    if row == "grpo_user_emotion_hard":
-        return dataclasses.replace(cfg.training, acceptance=cfg.training.acceptance * cfg.hard_acceptance), cfg.grpo
-    if row == "grpo_user_emotion_kl":
-        return cfg.training, cfg.grpo.replace(beta=cfg.kl_beta)
-    if row == "grpo_user_emotion_flattery":
-        return dataclasses.replace(cfg.training, flattery=cfg.flattery_control), cfg.grpo
-    return cfg.training, cfg.grpo
+    """The training conversations and the run of ``row``: its algorithm is the name's first
+    word, and a ``_hard``, ``_kl`` or ``_flattery`` ending changes one thing."""
+    training, run = cfg.training, cfg.grpo.replace(algorithm=row.split("_", 1)[0])
+    if row.endswith("_hard"):
+        training = dataclasses.replace(training, acceptance=training.acceptance * cfg.hard_acceptance)
+    if row.endswith("_kl"):
+        run = run.replace(beta=cfg.kl_beta)
+    if row.endswith("_flattery"):
+        training = dataclasses.replace(training, flattery=cfg.flattery_control)
+    return training, run
 
 
 def _reward(row: str, cfg: Config, workdir: str | None):
@@ -314,11 +319,11 @@ def _grpo(cfg: Config, workdir: str | None, compiler_options: dict | None = None
     base_figures = {name: np.asarray(first["figures"][name][int(np.argmin(first["steps"]))]) for name in
                     empathy_grpo.FIGURES}  # fmt: skip
     base = empathy_table.base_row(base_figures)
-    rows = {"base": base, **{row: empathy_table.grpo_row(row, curves[row], base_figures) for row in cfg.rows}}
+    rows = {"base": base, **{row: empathy_table.trained_row(row, curves[row], base_figures) for row in cfg.rows}}
     share = None
     if "grpo_user_emotion" in rows and "grpo_estimator_emotion" in rows:
         share = empathy_table.estimator_share(rows["grpo_user_emotion"], rows["grpo_estimator_emotion"], base)
-    return {"rows": list(rows.values()), "estimator_share": share, "rlver_grpo": empathy_table.RLVER_GRPO}
+    return {"rows": list(rows.values()), "estimator_share": share, "rlver_table": empathy_table.RLVER_TABLE}
 
 
 def run(cfg: Config, workdir: str | None = None, *, compiler_options: dict | None = None) -> dict[str, Any]:
@@ -385,7 +390,7 @@ def summary(results: dict[str, Any]) -> str:
               f"| RLVER base (Qwen2.5-7B) | {base['score']} | {base['success']:.0%} | {base['failure']:.0%} "
               f"| {lo}-{hi} (all models) |"]  # fmt: skip
     for row in results["rows"]:
-        if row.get("kind") == "grpo":
+        if row.get("kind") == "trained":
             continue
         f = lambda name: interval(row[name]["mean"], *row[name]["ci"])  # noqa: E731
         lines.append(f"| {row['name']} | {f('score')} | {f('success')} | {f('failure')} | {f('turns')} |")
@@ -396,7 +401,7 @@ def summary(results: dict[str, Any]) -> str:
                   + ", ".join(f"{need}: {acts}" for need, acts in refs["oracle"].items()) + "."]  # fmt: skip
     if results.get("appraisal"):
         lines += _appraisal_summary(results["appraisal"])
-    grpo = [row for row in results["rows"] if row.get("kind") == "grpo"]
+    grpo = [row for row in results["rows"] if row.get("kind") == "trained"]
     if grpo:
         lines += _grpo_summary(results, grpo)
     lines += ["", "Gold per dialogue (per reply unless noted; evaluation only):", "",
@@ -411,17 +416,19 @@ def summary(results: dict[str, Any]) -> str:
 
 
 def _grpo_summary(results: dict[str, Any], grpo: list[dict[str, Any]]) -> list[str]:
-    """The GRPO rows beside RLVER's, the estimator's share and the predictions' verdicts."""
+    """The trained rows beside RLVER's, the estimator's share and the predictions' verdicts."""
     ci = lambda c: interval(c["mean"], *c["ci"])  # noqa: E731
-    paper = results["rlver_grpo"]
-    lines = ["", "GRPO from the engine's starting policy (held-out profiles, RLVER's evaluation settings; 95% CI over "
+    paper = results["rlver_table"]
+    lines = ["", "Trained rows from the starting policy (held-out profiles, RLVER's evaluation settings; 95% CI over "
              "seeds; gain paired by seed):", "",
              "| row | score | success | failure | gain over base | largest fall from peak |", "|---|---|---|---|---|---|",
              f"| RLVER base (Qwen2.5-7B) | {RLVER_BASE['score']} | {RLVER_BASE['success']:.0%} | "
              f"{RLVER_BASE['failure']:.0%} | | |"]  # fmt: skip
     for name, r in paper.items():
         gain = r["score"] - RLVER_BASE["score"]
-        lines.append(f"| RLVER GRPO, {name.replace('_', '-')} | {r['score']} | {r['success']:.0%} | {r['failure']:.0%} "
+        algo, _, setting = name.partition("_")
+        cells = [f"{r[k]:.0%}" if k in r else "" for k in ("success", "failure")]
+        lines.append(f"| RLVER {algo.upper()}, {setting.replace('_', '-')} | {r['score']} | {cells[0]} | {cells[1]} "
                      f"| {gain:+.1f} | |")  # fmt: skip
     for row in grpo:
         fall = ci(row["largest_fall"]) if "largest_fall" in row else ""

@@ -23,23 +23,23 @@ def _band(ax, steps, values, colour, label):
 
 
 def curves_figure(results: dict):
-    """Held-out score and need met (gold) over training, each GRPO row with its interval."""
-    rows = [r for r in results["rows"] if r.get("kind") == "grpo" and "curve" in r]
+    """Held-out score and need met (gold) over training, each trained row with its interval."""
+    rows = [r for r in results["rows"] if r.get("kind") == "trained" and "curve" in r]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     for name, ax, label in (("score", axes[0], "held-out score (mean final e)"),
                             ("need_met", axes[1], "need met (gold, share of dialogues)")):  # fmt: skip
         for row in rows:
             curve = row["curve"]
             _band(ax, curve["steps"], np.asarray(curve[name]), _COLOURS.get(row["name"], None), row["name"])
-        ax.set_xlabel("GRPO step")
+        ax.set_xlabel("training step")
         ax.set_ylabel(label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for paper, r in results["rlver_grpo"].items():
-        axes[0].axhline(r["score"], color="0.5", ls="--" if paper == "no_think" else ":", lw=1.2,
-                        label=f"RLVER GRPO {paper.replace('_', '-')} (7B)")  # fmt: skip
+    for paper, ls in (("grpo_no_think", "--"), ("ppo_no_think", ":")):
+        axes[0].axhline(results["rlver_table"][paper]["score"], color="0.5", ls=ls, lw=1.2,
+                        label=f"RLVER {paper.split('_')[0].upper()} no-think (7B)")  # fmt: skip
     axes[0].axhline(13.3, color="tab:red", ls="-.", lw=1.2, label="RLVER base (7B)")
     axes[0].legend(fontsize=9, loc="best")
-    fig.suptitle(f"GRPO in conversations with the simulated user ({len(rows[0]['per_seed']['score']) if rows else 0} "
+    fig.suptitle(f"Training in conversations with the simulated user ({len(rows[0]['per_seed']['score']) if rows else 0} "
                  "seeds; bands: 95% CI over seeds)")  # fmt: skip
     fig.tight_layout()
     return fig
@@ -50,6 +50,6 @@ FIGURES = {"curves.png": curves_figure}
 
 def save_all(results: dict, workdir: str) -> list[str]:
     """Write every figure to ``workdir`` as PNG; returns the paths."""
-    if not any(r.get("kind") == "grpo" and "curve" in r for r in results["rows"]):
+    if not any(r.get("kind") == "trained" and "curve" in r for r in results["rows"]):
         return []
     return save_figures(results, workdir, FIGURES)
