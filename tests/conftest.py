@@ -2,7 +2,7 @@
 
 * four fake CPU devices, so sharding code is exercised without an accelerator;
 * XLA:CPU's fastest compiles (no backend optimisation, no fusion emitters): the same
-  numbers, computed more slowly, compiled in about half the time;
+  results up to float rounding, run more slowly, compiled in about half the time;
 * rank promotion raises, so silent broadcasting bugs fail loudly;
 * W&B is disabled, so no test reaches the network;
 * JAX's persistent compilation cache (locked, shared by the workers), so repeated runs skip

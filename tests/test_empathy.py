@@ -56,9 +56,9 @@ def test_smoke_run_trains_the_grpo_rows(smoke):
         np.testing.assert_allclose(curve["figures"]["score"][0], rows["base"]["per_seed"]["score"])
         gain = np.array(rows[name]["per_seed"]["score"]) - np.array(rows["base"]["per_seed"]["score"])
         assert rows[name]["gain_over_base"]["mean"] == pytest.approx(gain.mean())
-    assert [p["id"] for p in results["predictions"]] == list(range(1, 16))
+    assert [p["id"] for p in results["predictions"]] == list(range(1, 18))
     verdicts = {p["id"]: p["verdict"] for p in results["predictions"]}
-    assert verdicts[9] != "not run" and {verdicts[i] for i in (6, 7, 8, 10, 11, 13, 14, 15)} == {"not run"}
+    assert verdicts[9] != "not run" and {verdicts[i] for i in (6, 7, 8, 10, 11, 13, 14, 15, 16, 17)} == {"not run"}
     assert {p["verdict"] for p in results["predictions"]} <= {"held", "failed", "not run"}
     assert (workdir / "curves.png").exists() and (workdir / "estimator" / "eval.json").exists()
     assert "Predictions (docs/predictions/empathy.md" in (workdir / "summary.md").read_text()
@@ -90,6 +90,9 @@ def test_the_ablation_rows_change_only_what_they_name():
     assert empathy._setting("ppo_user_emotion", cfg) == (cfg.training, cfg.grpo.replace(algorithm="ppo"))
     hard, _ = empathy._setting("grpo_user_emotion_hard", cfg)
     assert empathy._setting("ppo_user_emotion_hard", cfg) == (hard, cfg.grpo.replace(algorithm="ppo"))
+    for algo in ("grpo", "ppo"):  # think mode: a scratchpad before each reply, nothing else
+        run = cfg.grpo.replace(algorithm=algo, think_tokens=cfg.think_tokens)
+        assert empathy._setting(f"{algo}_user_emotion_think", cfg) == (cfg.training, run) and cfg.think_tokens > 0
 
 
 def test_reference_replies_perform_the_acts_of_their_users_need():
@@ -158,3 +161,23 @@ def test_the_weak_helper_base_policy_is_trained_once_then_loaded(tmp_path):
     assert empathy._base_policy(dataclasses.replace(cfg, base_policy=""), str(tmp_path), profiles) is None
     with pytest.raises(ValueError, match="Config.base_policy"):
         dataclasses.replace(cfg, base_policy="gpt")
+
+
+def _fake_row(score, gain, sd, low=None):
+    c = lambda m, lo=None: {"mean": m, "ci": [m - 5 if lo is None else lo, m + 5]}  # noqa: E731
+    return {"score": c(score, low), "gain_over_base": c(gain), "seed_sd": {"score": sd}, "largest_fall": c(1.0),
+            "change_over_base": {name: c(0.0) for name in empathy_table.GOLD},
+            "gold": {name: c(0.5) for name in empathy_table.GOLD}}  # fmt: skip
+
+
+@pytest.mark.parametrize("ppo_score, verdict", [(40.0, "held"), (70.0, "failed")])
+def test_ppo_and_think_predictions_can_fail(ppo_score, verdict):
+    """Predictions 10, 11, 16 and 17 are judged on the rows' figures: each flips when they do."""
+    rows = {"grpo_user_emotion": _fake_row(60.0, 30.0, 5.0),
+            "ppo_user_emotion": _fake_row(ppo_score, ppo_score - 30.0, 8.0 if verdict == "held" else 2.0),
+            "ppo_user_emotion_hard": _fake_row(ppo_score - 10.0, 10.0 if verdict == "held" else -2.0, 4.0),
+            "grpo_user_emotion_think": _fake_row(62.0 if verdict == "held" else 90.0, 32.0, 5.0),
+            "ppo_user_emotion_think": _fake_row(ppo_score, 0.0, 1.0)}  # fmt: skip
+    rows = {name: {"name": name, **row} for name, row in rows.items()}
+    verdicts = {p["id"]: p["verdict"] for p in empathy_table.score_predictions(rows, None)}
+    assert [verdicts[i] for i in (10, 11, 16, 17)] == [verdict] * 4

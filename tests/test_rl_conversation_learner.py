@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from emojax.rl import conversation_rewards, environments, learner, losses, multiturn, rewards
+from emojax.rl import conversation_rewards, environments, learner, losses, multiturn, rewards, tasks
 from emojax.rl import policy as policy_lib
 from emojax.rl.config import PRESETS
 from emojax.world import conversation, vocab
@@ -81,6 +81,20 @@ def test_ppo_scores_every_policy_token_of_a_conversation_with_its_reward():
     expected = np.sum(np.asarray(batch.rewards) * tokens) / tokens.sum()
     np.testing.assert_allclose(float(metrics["returns/mean"]), expected, rtol=1e-5)
     assert float(metrics["value/mean"]) == 0 and np.asarray(after["bias"]) != 0  # the head moved
+
+
+def test_think_mode_trains_the_scratchpad_and_is_for_conversations_only():
+    k = 2
+    run = learner.make_train(CFG.replace(think_tokens=k), ENV, profiles=ENV.profiles(jax.random.key(0), 8),
+                             compiler_options=FAST)  # fmt: skip
+    state = run.init(jax.random.key(0))
+    batch, _, samples = jax.jit(run.rollout)(state.params, jax.random.key(3))
+    u, b = ENV.turn_len, PROMPTS * GROUP
+    assert batch.tokens.shape == (b, u + TURNS * (k + N + u))
+    slots = np.asarray(batch.completion_mask).reshape(b, TURNS, k + N + u)
+    assert slots[:, 0, :k].all() and slots[:, :, k:].any() and not slots[:, :, k + N :].any()
+    with pytest.raises(ValueError, match="think_tokens=2: think mode is for conversations"):
+        learner.make_train(PRESETS["smoke"].replace(think_tokens=2), tasks.make_task("reverse"))
 
 
 def test_a_chunk_trains_on_conversations():

@@ -110,6 +110,35 @@ def test_the_first_turn_is_what_the_single_turn_sampler_draws():
     np.testing.assert_array_equal(_replies(tr)[:, 0], np.asarray(single.tokens[:, P:]))
 
 
+def test_think_mode_keeps_the_scratchpad_from_the_partner_and_scores_it_as_drawn():
+    """With a scratchpad of K tokens before each reply: the partner receives the reply slots
+    and never the scratchpad's; the scratchpad is the policy's (trained on); and a teacher-
+    forced pass reproduces every drawn log-prob, also where a scratchpad ended early with
+    the end token (the reply then starts from the logits after that end token)."""
+    k = 4
+    env, (graphdef, state) = _partner(), _model()
+    env_state, opening = env.reset(jnp.zeros((B,)))
+    thinking = dataclasses.replace(SAMPLING, think_tokens=k)
+    fn = jax.jit(lambda key: multiturn.converse(graphdef, state, key, env, env_state, opening, thinking))
+    early = 0
+    for seed in range(4):
+        tr, final = fn(jax.random.key(seed))
+        assert tr.tokens.shape == (B, multiturn.transcript_len(P, env, k + N))
+        turns = np.asarray(tr.tokens[:, P:]).reshape(B, T, k + N + U)
+        pm = np.asarray(tr.policy_mask[:, P:]).reshape(B, T, k + N + U)
+        got = np.asarray(final["got"])
+        for i in range(B):
+            np.testing.assert_array_equal(got[i, : LASTS[i]], turns[i, : LASTS[i], k : k + N])  # the replies only
+            assert pm[i, : LASTS[i], 0].all() and not pm[i, :, k + N :].any()  # a scratchpad, never the answers
+        np.testing.assert_array_equal(multiturn.user_turns(tr, P, k + N, U), turns[:, :, k + N :])
+        ended = (turns[:, :, : k - 1] == END) & pm[:, :, : k - 1]
+        early += int(ended.any(axis=2).sum())
+        recomputed = sampler.token_logprobs(graphdef, state, tr.tokens, tr.mask, num_completion=tr.tokens.shape[1] - P)
+        real = np.asarray(tr.policy_mask[:, P:])
+        np.testing.assert_allclose(np.asarray(recomputed)[real], np.asarray(tr.logprobs[:, P:])[real], atol=2e-5)
+    assert early > 0  # some scratchpad ended before its budget
+
+
 def test_seeds_vmap_in_one_program():
     env = _partner()
     graphdef, state = _model()

@@ -57,6 +57,9 @@ class GRPOConfig:
       policy: the decoder's sizes (:data:`emojax.rl.policy.PRESETS`).
       vocab_from_task: replace ``policy.vocab_size`` by the task's vocabulary.
       max_new_tokens: completion budget N (0: the task's ``max_new_tokens``).
+      think_tokens: think mode, conversations only: a scratchpad of at most this many
+        tokens before each reply, trained on, never shown to the environment
+        (:mod:`emojax.rl.multiturn`; 0: off).
       temperature, top_k, top_p: sampling (:class:`emojax.rl.sampler.SamplerConfig`);
         the loss divides logits by the same temperature, as TRL.
       num_prompts: prompts per step (groups trained on).
@@ -119,6 +122,7 @@ class GRPOConfig:
     policy: policy_lib.PolicyConfig = policy_lib.PRESETS["2x64"]
     vocab_from_task: bool = True
     max_new_tokens: int = 0
+    think_tokens: int = 0
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
@@ -167,7 +171,7 @@ class GRPOConfig:
     def __post_init__(self):
         config.require(self, "policy", lambda v: isinstance(v, policy_lib.PolicyConfig), "a PolicyConfig")
         config.require(self, "reward", lambda v: isinstance(v, RewardConfig), "a RewardConfig")
-        _int_at_least(self, 0, "max_new_tokens", "top_k", "warmup_steps", "std_ddof", "max_bad_steps",
+        _int_at_least(self, 0, "max_new_tokens", "think_tokens", "top_k", "warmup_steps", "std_ddof", "max_bad_steps",
                       "max_rollbacks", "log_completions", "entropy_decay_steps")
         _int_at_least(self, 1, "num_prompts", "group_size", "mu", "micro_batches", "oversample", "steps",
                       "checkpoint_every", "keep_checkpoints", "vmap_seeds")

@@ -195,7 +195,11 @@ def make_train(
     pcfg = policy_config(cfg, task)
     n_new = cfg.max_new_tokens or int(task.max_new_tokens)
     scfg = sampler.SamplerConfig(max_new_tokens=n_new, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-                                 end_token=int(task.end_token), pad_token=int(task.pad_token))
+                                 end_token=int(task.end_token), pad_token=int(task.pad_token),
+                                 think_tokens=cfg.think_tokens)  # fmt: skip
+    if cfg.think_tokens and not isinstance(task, Environment):
+        raise ValueError(f"GRPOConfig.think_tokens={cfg.think_tokens}: think mode is for conversations "
+                         f"(an Environment); {getattr(task, 'name', task)!r} is a single-turn task")  # fmt: skip
     if reward_fn is None:
         reward_fn = rewards.make_reward(cfg.reward, default=tuple(task.reward), max_length=n_new,
                                         group_size=cfg.group_size, task=task)
@@ -224,8 +228,9 @@ def make_train(
             profiles = task.profiles(jax.random.fold_in(jax.random.key(0), 0), 500)
         rollout = make_conversation_rollout(cfg, graphdef, task, reward_fn, scfg, profiles, constrain)
         opening = task.turn_len
-        length = multiturn.transcript_len(opening, task, n_new)
-        update = algorithm.make_update(cfg, graphdef, tx, length - opening, max_completion_length=task.max_turns * n_new)
+        length = multiturn.transcript_len(opening, task, scfg.turn_tokens)
+        update = algorithm.make_update(cfg, graphdef, tx, length - opening,
+                                       max_completion_length=task.max_turns * scfg.turn_tokens)  # fmt: skip
     else:
         rollout = make_rollout(cfg, graphdef, task, reward_fn, scfg, constrain)
         update = algorithm.make_update(cfg, graphdef, tx, n_new)

@@ -57,7 +57,6 @@ def make_conversation_rollout(
     """
     groups, g = cfg.sampled_prompts, cfg.group_size
     pool = profiles.shape[0]
-    n_new = sampler_cfg.max_new_tokens
 
     def rollout(params: nnx.State, key: jax.Array):
         key_pick, key_talk = jax.random.split(key)
@@ -66,7 +65,7 @@ def make_conversation_rollout(
         opening = constrain(opening)
         transcript, env_state = multiturn.converse(graphdef, params, key_talk, env, env_state, opening, sampler_cfg)
         p = opening.shape[1]
-        obs = multiturn.observe(env, transcript, env_state, p, n_new)
+        obs = multiturn.observe(env, transcript, env_state, p, sampler_cfg.turn_tokens)
         total, adv, metrics = score(cfg, reward_fn, obs, groups)
         outcome = env.outcome(env_state)
         metrics.update({

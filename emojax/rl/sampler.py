@@ -44,19 +44,24 @@ from emojax.rl import policy
 @functools.partial(
     jax.tree_util.register_dataclass,
     data_fields=("temperature", "top_k", "top_p", "end_token", "pad_token"),
-    meta_fields=("max_new_tokens",),
+    meta_fields=("max_new_tokens", "think_tokens"),
 )
 @dataclasses.dataclass(frozen=True)
 class SamplerConfig:
     """How to decode.
 
-    A pytree whose only static field is ``max_new_tokens`` (a shape): pass the config to a
-    jitted :func:`sample` and any other change (temperature, top-k, top-p, end token) runs
-    without recompiling. Bound as Python values (:func:`make_sampler`), filters that are
-    off are left out of the program.
+    A pytree whose static fields are ``max_new_tokens`` and ``think_tokens`` (shapes): pass
+    the config to a jitted :func:`sample` and any other change (temperature, top-k, top-p,
+    end token) runs without recompiling. Bound as Python values (:func:`make_sampler`),
+    filters that are off are left out of the program.
+
+    ``think_tokens`` (conversations only, :func:`emojax.rl.multiturn.converse`): a
+    scratchpad of at most that many tokens before each reply, ended by the end token or
+    the budget; the policy's own tokens (trained on), never shown to the other side.
     """
 
     max_new_tokens: int = 32
+    think_tokens: int = 0
     temperature: float = 1.0
     top_k: int = 0  # 0: off
     top_p: float = 1.0  # 1.0: off
@@ -65,11 +70,17 @@ class SamplerConfig:
 
     def __post_init__(self):
         config.require(self, "max_new_tokens", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+        config.require(self, "think_tokens", lambda v: isinstance(v, int) and v >= 0, "an int >= 0 (0: no thinking)")
         config.positive(self, "temperature")
         config.require(self, "top_k", lambda v: int(v) == v and v >= 0, "an int >= 0 (0: off)")
         config.require(self, "top_p", lambda v: 0.0 < v <= 1.0, "in (0, 1] (1: off)")
         config.require(self, "end_token", lambda v: int(v) == v and v >= -1, "a token id or -1 (none)")
         config.require(self, "pad_token", lambda v: int(v) == v and v >= 0, "a token id")
+
+    @property
+    def turn_tokens(self) -> int:
+        """The policy's slots in a turn of a conversation: the scratchpad, then the reply."""
+        return self.think_tokens + self.max_new_tokens
 
 
 class Rollout(NamedTuple):
@@ -145,6 +156,7 @@ class Decoded(NamedTuple):
     logprobs: jax.Array  # [B, N] float32: log p(token) under softmax(logits / temperature); 0 where masked
     live: jax.Array  # [B, N] bool: the policy's own tokens, up to and including the end token
     done: jax.Array  # [B] bool: emitted the end token, or was done before
+    logits: jax.Array  # [B, V]: after the last token fed into the cache (a row that fed none: as given)
 
 
 def decode(graphdef: nnx.GraphDef, state: nnx.State, key: jax.Array, logits: jax.Array, cache: policy.KVCache,
@@ -175,15 +187,16 @@ def decode(graphdef: nnx.GraphDef, state: nnx.State, key: jax.Array, logits: jax
     def step(carry, i):
         logits, cache, done = carry
         token, logp, live, done = choose(logits, done, i)
-        logits, cache = forward(token[:, None], (lengths + i)[:, None], live[:, None], cache)
-        return (logits[:, 0], cache, done), (token, logp, live)
+        fed, cache = forward(token[:, None], (lengths + i)[:, None], live[:, None], cache)
+        # A row that fed a pad keeps the logits of its last real token.
+        return (jnp.where(live[:, None], fed[:, 0], logits), cache, done), (token, logp, live)
 
     (logits, cache, done), (tokens, logps, live) = jax.lax.scan(step, (logits, cache, done), jnp.arange(n - 1))
     last_token, last_logp, last_live, done = choose(logits, done, n - 1)
     live = jnp.concatenate([live.T, last_live[:, None]], axis=1)
     fed = jnp.sum(live[:, :-1], axis=-1, dtype=jnp.int32)
     return Decoded(jnp.concatenate([tokens.T, last_token[:, None]], axis=1),
-                   jnp.concatenate([logps.T, last_logp[:, None]], axis=1), live, done), cache, lengths + fed  # fmt: skip
+                   jnp.concatenate([logps.T, last_logp[:, None]], axis=1), live, done, logits), cache, lengths + fed  # fmt: skip
 
 
 def sample(

@@ -73,10 +73,12 @@ RLVER_BASE = {"score": 13.3, "success": 0.02, "failure": 0.76}
 RLVER_TURNS = (6.7, 9.3)  # assistant turns per dialogue across the models of RLVER's logs
 # The trained rows: GRPO on RLVER's reward and on the estimator's, then RLVER's hard-simulator
 # row, a KL-on ablation and a control where compliments pay more (all three with RLVER's
-# reward), and PPO (a value head and GAE, RLVER's default learner) on the normal and the hard
-# simulator. Run any with --set rows=...
+# reward), PPO (a value head and GAE, RLVER's default learner) on the normal and the hard
+# simulator, and both with a scratchpad before each reply (think mode). Run any with
+# --set rows=...
 TRAINED_ROWS = ("grpo_user_emotion", "grpo_estimator_emotion", "grpo_user_emotion_hard", "grpo_user_emotion_kl",
-                "grpo_user_emotion_flattery", "ppo_user_emotion", "ppo_user_emotion_hard")
+                "grpo_user_emotion_flattery", "ppo_user_emotion", "ppo_user_emotion_hard", "grpo_user_emotion_think",
+                "ppo_user_emotion_think")
 
 # RLVER's GRPO settings (findings.md section 3): groups of 4 clones of one profile, 8 of
 # them (its batch of 32), std with N-1 and eps 1e-6, token-mean loss (TRL's "dapo"), KL 0,
@@ -123,6 +125,9 @@ class Config:
       hard_acceptance: the training conversations' ``acceptance`` in the
         ``grpo_user_emotion_hard`` row (RLVER's hard simulator: 33.1/52.4 of the normal).
       kl_beta: ``beta`` of the ``grpo_user_emotion_kl`` row (the KL-on ablation).
+      think_tokens: the scratchpad's budget before each reply in the ``*_think`` rows
+        (RLVER strips its think block before the simulator reads a reply; here the user
+        never receives it).
       flattery_control: the signal a compliment adds in the ``grpo_user_emotion_flattery``
         row's training conversations (the world's default: 0.25); evaluated on the normal
         held-out users, whose gold counts the compliments.
@@ -150,6 +155,7 @@ class Config:
     hard_acceptance: float = conv.HARD.acceptance
     kl_beta: float = 0.04
     flattery_control: float = 1.0
+    think_tokens: int = 6
 
     def __post_init__(self):
         config.require(self, "num_profiles", lambda v: v >= 2, ">= 2")
@@ -167,6 +173,7 @@ class Config:
                        f">= sft.batch_size ({self.sft.batch_size})")
         config.probability(self, "hard_acceptance")
         config.non_negative(self, "kl_beta", "flattery_control")
+        config.require(self, "think_tokens", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
         config.require(self, "eval_repeats", lambda v: v >= 1, ">= 1")
         config.require(self, "estimator_read", lambda v: v in READS, f"one of {READS}")
         config.require(self, "appraisal_users", lambda v: v >= 2 * 8 * 2, ">= 32 (two halves, eight acts)")
@@ -244,14 +251,19 @@ def _row(repeats: list[dict[str, np.ndarray]]) -> dict[str, Any]:
 
 def _setting(row: str, cfg: Config) -> tuple[conv.ConversationConfig, GRPOConfig]:
     """The training conversations and the run of ``row``: its algorithm is the name's first
-    word, and a ``_hard``, ``_kl`` or ``_flattery`` ending changes one thing."""
-    training, run = cfg.training, cfg.grpo.replace(algorithm=row.split("_", 1)[0])
-    if row.endswith("_hard"):
+    word, and each word after the reward's (``hard``, ``kl``, ``flattery``, ``think``)
+    changes one thing."""
+    words = row.split("_")
+    training, run = cfg.training, cfg.grpo.replace(algorithm=words[0])
+    changes = set(words[3:])
+    if "hard" in changes:
         training = dataclasses.replace(training, acceptance=training.acceptance * cfg.hard_acceptance)
-    if row.endswith("_kl"):
+    if "kl" in changes:
         run = run.replace(beta=cfg.kl_beta)
-    if row.endswith("_flattery"):
+    if "flattery" in changes:
         training = dataclasses.replace(training, flattery=cfg.flattery_control)
+    if "think" in changes:
+        run = run.replace(think_tokens=cfg.think_tokens)
     return training, run
 
 
@@ -304,7 +316,7 @@ def _grpo(cfg: Config, workdir: str | None, compiler_options: dict | None = None
     held_env = make_environment("empathy", cfg.conversation)
     profiles = conv.profiles(jax.random.fold_in(root, 0), cfg.train_profiles)
     held = held_env.profiles(jax.random.fold_in(root, 1), cfg.num_profiles)
-    curves, evaluate = {}, None
+    curves, evaluators = {}, {}
     start = _base_policy(cfg, workdir, profiles)
     for row in cfg.rows:
         reward_fn = _reward(row, cfg, workdir)
@@ -312,14 +324,21 @@ def _grpo(cfg: Config, workdir: str | None, compiler_options: dict | None = None
         learner = learner_lib.make_train(grpo, make_environment("empathy", training), reward_fn=reward_fn,
                                          profiles=profiles, compiler_options=compiler_options,
                                          initial_params=start)  # fmt: skip
-        if evaluate is None:  # every row's policies have the same shapes: one compiled evaluation
-            evaluate = empathy_grpo.evaluator(learner, held_env, held, cfg.eval_repeats, jax.random.fold_in(root, 9))
-        curves[row] = empathy_grpo.train_row(row, learner, evaluate, os.path.join(workdir, row))
-    first = curves[cfg.rows[0]]
-    base_figures = {name: np.asarray(first["figures"][name][int(np.argmin(first["steps"]))]) for name in
-                    empathy_grpo.FIGURES}  # fmt: skip
-    base = empathy_table.base_row(base_figures)
-    rows = {"base": base, **{row: empathy_table.trained_row(row, curves[row], base_figures) for row in cfg.rows}}
+        # Rows that decode alike share one compiled evaluation (a think row decodes its scratchpad).
+        if learner.sampler_config not in evaluators:
+            evaluators[learner.sampler_config] = empathy_grpo.evaluator(learner, held_env, held, cfg.eval_repeats,
+                                                                        jax.random.fold_in(root, 9))  # fmt: skip
+        curves[row] = empathy_grpo.train_row(row, learner, evaluators[learner.sampler_config],
+                                             os.path.join(workdir, row))  # fmt: skip
+
+    def at_start(curve):  # a row's starting policies, evaluated as the row decodes (a think row: thinking)
+        return {name: np.asarray(curve["figures"][name][int(np.argmin(curve["steps"]))]) for name in
+                empathy_grpo.FIGURES}  # fmt: skip
+
+    no_think = [row for row in cfg.rows if "think" not in row.split("_")] or list(cfg.rows)
+    base = empathy_table.base_row(at_start(curves[no_think[0]]))
+    rows = {"base": base, **{row: empathy_table.trained_row(row, curves[row], at_start(curves[row]))
+                             for row in cfg.rows}}  # fmt: skip
     share = None
     if "grpo_user_emotion" in rows and "grpo_estimator_emotion" in rows:
         share = empathy_table.estimator_share(rows["grpo_user_emotion"], rows["grpo_estimator_emotion"], base)

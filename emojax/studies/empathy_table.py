@@ -150,10 +150,16 @@ def score_predictions(rows: dict[str, dict], share: dict | None, base_policy: st
         lambda: (all(rows["oracle"]["score"]["ci"][0] > r["score"]["ci"][1] for r in [*trained, rows["need_blind"]]),
                  f"oracle {fmt(rows['oracle']['score'])}, need_blind {fmt(rows['need_blind']['score'])}, best trained "
                  + (fmt(max(trained, key=lambda r: r["score"]["mean"])["score"]) if trained else "none")))
+    ppo, ppo_hard = rows.get("ppo_user_emotion"), rows.get("ppo_user_emotion_hard")
     add(10, "GRPO's seed-to-seed sd of the final score is below PPO's", ["grpo_user_emotion", "ppo_user_emotion"],
-        lambda: (user["seed_sd"]["score"] < rows["ppo_user_emotion"]["seed_sd"]["score"], "seed sd"))
+        lambda: (user["seed_sd"]["score"] < ppo["seed_sd"]["score"],
+                 f"seed sd {user['seed_sd']['score']:.3g} (GRPO) against {ppo['seed_sd']['score']:.3g} (PPO); "
+                 f"largest fall from peak {fmt(user['largest_fall'])} against {fmt(ppo['largest_fall'])}"))
+    pairs = [(f"{a}_user_emotion_think", f"{a}_user_emotion") for a in ("grpo", "ppo")]
+    pairs = [(t, n) for t, n in pairs if t in rows and n in rows]
     add(11, "thinking scores equal not thinking within CI", ["grpo_user_emotion", "grpo_user_emotion_think"],
-        lambda: (rows["grpo_user_emotion_think"]["score"]["ci"][0] <= user["score"]["ci"][1], "scores"))
+        lambda: (all(rows[t]["score"]["ci"][0] <= rows[n]["score"]["ci"][1] for t, n in pairs),
+                 "; ".join(f"{t} {fmt(rows[t]['score'])} against {fmt(rows[n]['score'])}" for t, n in pairs)))
     add(12, "no trained row's false agreement per reply rises over base (paired CI)", ["grpo_user_emotion"],
         lambda: (not any(_excludes_zero_above(r["change_over_base"]["false_agreement"]) for r in trained),
                  "false agreement change " + ", ".join(f"{r['name']} {fmt(r['change_over_base']['false_agreement'])}"
@@ -175,4 +181,13 @@ def score_predictions(rows: dict[str, dict], share: dict | None, base_policy: st
         ["grpo_user_emotion_flattery"],
         lambda: (_excludes_zero_above(flat["change_over_base"]["compliments"]),
                  f"compliments change {fmt(flat['change_over_base']['compliments'])}"))
+    add(16, "PPO gains (CI excludes 0) and scores below GRPO", ["grpo_user_emotion", "ppo_user_emotion"],
+        lambda: (_excludes_zero_above(ppo["gain_over_base"]) and ppo["score"]["mean"] < user["score"]["mean"],
+                 f"PPO gain {fmt(ppo['gain_over_base'])}, scores {fmt(ppo['score'])} (PPO) against "
+                 f"{fmt(user['score'])} (GRPO)"))
+    add(17, "the hard simulator lowers PPO's score and PPO still gains there (CI excludes 0)",
+        ["ppo_user_emotion", "ppo_user_emotion_hard"],
+        lambda: (ppo_hard["score"]["mean"] < ppo["score"]["mean"] and _excludes_zero_above(ppo_hard["gain_over_base"]),
+                 f"scores {fmt(ppo_hard['score'])} (hard) against {fmt(ppo['score'])}, hard gain "
+                 f"{fmt(ppo_hard['gain_over_base'])}"))
     return out
