@@ -1,18 +1,21 @@
-"""RLVER in the world: the empathy environment beside RLVER's figures, and GRPO on the
+"""RLVER in the world: the empathy environment beside RLVER's figures, and GRPO and PPO on the
 simulated user's emotion (its own report, or the trained estimator reading its words).
 
     python -m experiments.empathy --preset smoke|tiny|default --workdir DIR \\
-        [--set rows=grpo_user_emotion,grpo_user_emotion_hard] [--set base_policy=weak_helper] \\
+        [--set rows=grpo_user_emotion,ppo_user_emotion] [--set base_policy=weak_helper] \\
         [--set conversation.acceptance=0.63 ...]
 
 Rows: ``grpo_user_emotion``, ``grpo_estimator_emotion`` (the presets' two), and
-``grpo_user_emotion_hard``, ``grpo_user_emotion_kl``, ``grpo_user_emotion_flattery``.
+``grpo_user_emotion_hard``, ``grpo_user_emotion_kl``, ``grpo_user_emotion_flattery``,
+``ppo_user_emotion``, ``ppo_user_emotion_hard``, ``grpo_user_emotion_think``,
+``ppo_user_emotion_think`` (``--set grpo.vf_coef=...`` and the other PPO fields of the run
+apply to the ``ppo_*`` rows; ``--set think_tokens=...`` to the ``*_think`` rows).
 ``base_policy=weak_helper`` starts every row from a policy pre-trained on a weak helper's
 conversations (RLVER's starting point in the world).
 
 Writes ``DIR/run.json`` (the config), ``DIR/results.json``, ``DIR/summary.md`` (the per-turn
-changes, the reference policies' and the GRPO rows, paper vs ours, the predictions scored),
-``DIR/curves.png`` and one folder per GRPO row (checkpoints, metrics, held-out
+changes, the reference policies' and the trained rows, paper vs ours, the predictions scored),
+``DIR/curves.png`` and one folder per trained row (checkpoints, metrics, held-out
 evaluations; a finished row is reused), and prints the summary.
 """
 
