@@ -86,6 +86,7 @@ def test_the_ablation_rows_change_only_what_they_name():
     training, grpo = empathy._setting("grpo_user_emotion_flattery", cfg)
     assert training == dataclasses.replace(cfg.training, flattery=cfg.flattery_control) and grpo == cfg.grpo
     assert cfg.flattery_control > cfg.training.flattery
+    assert empathy.PRESETS["default"].rows == empathy.TABLE_ROWS and set(empathy.TABLE_ROWS) <= set(empathy.TRAINED_ROWS)
     # PPO's rows: the same run and conversations with the algorithm changed.
     assert empathy._setting("ppo_user_emotion", cfg) == (cfg.training, cfg.grpo.replace(algorithm="ppo"))
     hard, _ = empathy._setting("grpo_user_emotion_hard", cfg)

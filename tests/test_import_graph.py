@@ -22,7 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "emojax"
 # Data flows world -> data -> models -> train -> rl -> studies; benchmarks read everything.
 LAYERS = {
     "": 0, "taxonomy": 0, "config": 0, "checkpoint": 0, "tracking": 0, "metrics": 0,
-    "workdir": 0, "interrupt": 0, "progress": 0, "compile_cache": 0,
+    "workdir": 0, "interrupt": 0, "progress": 0, "compile_cache": 0, "hf": 6,
     "world": 1, "data": 2, "models": 3, "train": 4, "rl": 5, "studies": 6, "bench": 7, "launch": 8,
 }  # fmt: skip
 # Layers that must not depend on each other although the order would allow it.

@@ -244,7 +244,7 @@ def train(
         print(f"[{progress.label()}] GRPO: resuming from step {step} of {cfg.steps}", flush=True)
     history: dict[str, list] = {}
     try:
-        with progress.phase("GRPO", cfg.steps, unit="steps", initial=step, enabled=primary) as bar, \
+        with progress.phase(cfg.algorithm.upper(), cfg.steps, unit="steps", initial=step, enabled=primary) as bar, \
                 interrupt.deferred():  # fmt: skip
             while step < end:
                 traces = sum(learner.traces.values())
@@ -257,9 +257,9 @@ def train(
                         raise RuntimeError(f"a seed needed {worst} rollbacks (max_rollbacks={cfg.max_rollbacks}); "
                                            f"bad streaks at steps {step + 1}..{step + chunk}: giving up")
                     seeds = [s for s, b in zip(cfg.seeds, bad, strict=True) if b]
-                    logging.warning("GRPO: seeds %s skipped %d updates in a row within steps %d..%d; rolled back "
-                                    "to step %d with a fresh key", seeds, cfg.max_bad_steps, step + 1, step + chunk,
-                                    step)  # fmt: skip
+                    logging.warning("%s: seeds %s skipped %d updates in a row within steps %d..%d; rolled back to "
+                                    "step %d with a fresh key", cfg.algorithm.upper(), seeds, cfg.max_bad_steps,
+                                    step + 1, step + chunk, step)  # fmt: skip
                     continue
                 if sum(learner.traces.values()) > traces and tracker is not None:
                     tracker.summary({"compile_and_first_chunk_s": seconds})

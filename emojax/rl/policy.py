@@ -48,8 +48,8 @@ Hugging Face names (``L`` = layer index; HF ``nn.Linear`` weights are ``[out, in
 
 Rotary embeddings use HF's rotate-half layout (dimension ``i`` pairs with ``i + hd/2``), so
 HF q/k weights load without permuting rows. Query head ``h`` reads key/value head
-``h // (H / KV)``, as HF's ``repeat_kv``. Not covered: Llama 3.1 "llama3" rope scaling,
-sliding-window attention.
+``h // (H / KV)``, as HF's ``repeat_kv``. Llama 3.1's "llama3" rope scaling is
+``rope_llama3`` (:func:`rope_frequencies`). Not covered: sliding-window attention.
 
 Example::
 
@@ -84,6 +84,9 @@ class PolicyConfig:
     head_dim: int | None = None  # None: d_model // num_heads (Qwen2); Llama may set it
     mlp_dim: int = 256
     rope_theta: float = 10_000.0
+    # Llama 3's "llama3" rope scaling: (factor, low_freq_factor, high_freq_factor,
+    # original_max_position_embeddings); () for none. See :func:`rope_frequencies`.
+    rope_llama3: tuple = ()
     rms_eps: float = 1e-6
     qkv_bias: bool = True
     tie_embeddings: bool = True
@@ -105,6 +108,9 @@ class PolicyConfig:
         if self.head_size % 2:
             raise ValueError(f"PolicyConfig.head_dim must be even (rotary pairs), got {self.head_size} (derived if None)")
         config.positive(self, "rope_theta", "rms_eps", "init_std")
+        config.require(self, "rope_llama3", lambda v: v == () or (len(v) == 4 and all(x > 0 for x in v) and v[2] > v[1]),
+                       "() or (factor, low_freq_factor, high_freq_factor, original_max_position_embeddings), all > 0, "
+                       "high > low")  # fmt: skip
         config.require(self, "dtype", lambda v: v in DTYPES, f"one of {DTYPES}")
 
     @property
@@ -386,8 +392,7 @@ class Policy(nnx.Module):
 
     def _rotary_tables(self, positions: jax.Array) -> tuple[jax.Array, jax.Array]:
         """sin, cos [B, T, 1, hd/2] of rotary positions [B, T]."""
-        half = self.cfg.head_size // 2
-        inv_freq = self.cfg.rope_theta ** (-jnp.arange(half, dtype=jnp.float32) / half)
+        inv_freq = rope_frequencies(self.cfg)
         angles = positions.astype(jnp.float32)[:, :, None, None] * inv_freq[None, None, None, :]
         return _materialize(jnp.sin(angles)), _materialize(jnp.cos(angles))
 
@@ -435,6 +440,23 @@ class Policy(nnx.Module):
         """Hidden states [..., D] -> logits [..., V] float32."""
         logits = self.embed_tokens.attend(x) if self.lm_head is None else self.lm_head(x)
         return logits.astype(jnp.float32)
+
+
+def rope_frequencies(cfg: PolicyConfig) -> jax.Array:
+    """The rotary inverse frequencies ``[hd/2]`` float32: ``theta^(-2i/hd)``, and with
+    ``cfg.rope_llama3`` Llama 3's rescaling of them: wavelengths longer than
+    ``original / low_freq_factor`` are stretched by ``factor``, those shorter than
+    ``original / high_freq_factor`` are kept, and the ones between are interpolated
+    linearly in ``original / wavelength`` (Meta's Llama 3.1 release)."""
+    half = cfg.head_size // 2
+    inv_freq = cfg.rope_theta ** (-jnp.arange(half, dtype=jnp.float32) / half)
+    if not cfg.rope_llama3:
+        return inv_freq
+    factor, low, high, original = (float(x) for x in cfg.rope_llama3)
+    wavelength = 2 * math.pi / inv_freq
+    ratio = original / wavelength  # periods that fit in the original context
+    blend = jnp.clip((ratio - low) / (high - low), 0.0, 1.0)  # 0: long waves, stretched; 1: short, kept
+    return (1 - blend) * inv_freq / factor + blend * inv_freq
 
 
 def init(cfg: PolicyConfig, key: jax.Array) -> tuple[nnx.GraphDef, nnx.State]:

@@ -64,7 +64,7 @@ from emojax.world import vocab, weak_helper
 from emojax.world import conversation as conv
 from emojax.world import user as user_lib
 
-__all__ = ["TRAINED_ROWS", "PRESETS", "Config", "RLVER_BASE", "POLICIES", "run", "summary"]
+__all__ = ["TABLE_ROWS", "TRAINED_ROWS", "PRESETS", "Config", "RLVER_BASE", "POLICIES", "run", "summary"]
 
 POLICIES = ("behaviour", "uniform", *empathy_reference.REFERENCES, "weak_helper")
 BASE_POLICIES = ("", "weak_helper")
@@ -79,6 +79,9 @@ RLVER_TURNS = (6.7, 9.3)  # assistant turns per dialogue across the models of RL
 TRAINED_ROWS = ("grpo_user_emotion", "grpo_estimator_emotion", "grpo_user_emotion_hard", "grpo_user_emotion_kl",
                 "grpo_user_emotion_flattery", "ppo_user_emotion", "ppo_user_emotion_hard", "grpo_user_emotion_think",
                 "ppo_user_emotion_think")
+# The rows of RLVER's Table 1, in the order the default preset trains them.
+TABLE_ROWS = ("grpo_user_emotion", "ppo_user_emotion", "grpo_estimator_emotion", "grpo_user_emotion_think",
+              "ppo_user_emotion_think", "grpo_user_emotion_hard", "ppo_user_emotion_hard")
 
 # RLVER's GRPO settings (findings.md section 3): groups of 4 clones of one profile, 8 of
 # them (its batch of 32), std with N-1 and eps 1e-6, token-mean loss (TRL's "dapo"), KL 0,
@@ -197,8 +200,10 @@ PRESETS: dict[str, Config] = {
     "tiny": Config(repeats=4, eval_repeats=1, estimator="conversation", grpo=RLVER_GRPO.replace(policy=_SMALL, steps=60, checkpoint_every=10,
                                                                       seeds=(0, 1, 2, 3))),
     # 8 seeds of the 2x64 policy, 80 steps, the default estimator.
-    "default": Config(estimator="default", grpo=RLVER_GRPO.replace(steps=80, checkpoint_every=10,
-                                                                    seeds=tuple(range(8)))),
+    # RLVER's Table 1 in the world: 8 seeds of the 2x64 policy, 80 steps, every Table 1 row
+    # (GRPO and PPO, thinking or not, the hard simulator, the estimator's reward).
+    "default": Config(estimator="default", rows=TABLE_ROWS, grpo=RLVER_GRPO.replace(steps=80, checkpoint_every=10,
+                                                                                    seeds=tuple(range(8)))),
 }  # fmt: skip
 
 
