@@ -43,15 +43,19 @@ def policy_config(cfg: dict, path: str = "config.json", dtype: str = "float32") 
         raise ValueError(f"{path}: field 'mlp_bias' is true; MLP biases are not supported")
     if family == "qwen2" and cfg.get("use_sliding_window"):
         raise ValueError(f"{path}: field 'use_sliding_window' is true; sliding-window attention is not supported")
-    scaling = cfg.get("rope_scaling") or {}
+    # transformers 5 writes rope_parameters (rope_theta inside); 4.x rope_scaling and rope_theta.
+    rope = cfg.get("rope_parameters")
+    scaling = rope if isinstance(rope, dict) else cfg.get("rope_scaling") or {}
+    field = "rope_parameters" if isinstance(rope, dict) else "rope_scaling"
+    theta = _field(scaling if "rope_theta" in scaling else cfg, "rope_theta", path, float, 10_000.0)
     kind = scaling.get("rope_type", scaling.get("type", "default"))
     llama3: tuple = ()
     if kind == "llama3":
-        llama3 = tuple(_field(scaling, name, f"{path} rope_scaling", float) for name in
+        llama3 = tuple(_field(scaling, name, f"{path} {field}", float) for name in
                        ("factor", "low_freq_factor", "high_freq_factor")) + (
-            _field(scaling, "original_max_position_embeddings", f"{path} rope_scaling"),)  # fmt: skip
+            _field(scaling, "original_max_position_embeddings", f"{path} {field}"),)  # fmt: skip
     elif kind != "default":
-        raise ValueError(f"{path}: field 'rope_scaling' has rope_type {kind!r}; supported: none, 'default', 'llama3'")
+        raise ValueError(f"{path}: field {field!r} has rope_type {kind!r}; supported: none, 'default', 'llama3'")
     d = _field(cfg, "hidden_size", path)
     heads = _field(cfg, "num_attention_heads", path)
     head_dim = cfg.get("head_dim")
@@ -59,7 +63,7 @@ def policy_config(cfg: dict, path: str = "config.json", dtype: str = "float32") 
         vocab_size=_field(cfg, "vocab_size", path), d_model=d, num_layers=_field(cfg, "num_hidden_layers", path),
         num_heads=heads, num_kv_heads=_field(cfg, "num_key_value_heads", path, default=heads),
         head_dim=None if head_dim in (None, d // heads) else int(head_dim),
-        mlp_dim=_field(cfg, "intermediate_size", path), rope_theta=_field(cfg, "rope_theta", path, float, 10_000.0),
+        mlp_dim=_field(cfg, "intermediate_size", path), rope_theta=theta,
         rope_llama3=llama3, rms_eps=_field(cfg, "rms_norm_eps", path, float, 1e-6),
         qkv_bias=True if family == "qwen2" else bool(cfg.get("attention_bias", False)),
         tie_embeddings=bool(cfg.get("tie_word_embeddings", False)),
@@ -77,17 +81,25 @@ def hf_config(pcfg: policy.PolicyConfig, like: dict | None = None) -> dict:
         raise ValueError("hf_config: a Qwen2 config always has q/k/v biases; this policy has none")
     out.update(vocab_size=pcfg.vocab_size, hidden_size=pcfg.d_model, num_hidden_layers=pcfg.num_layers,
                num_attention_heads=pcfg.num_heads, num_key_value_heads=pcfg.num_kv_heads,
-               intermediate_size=pcfg.mlp_dim, rope_theta=pcfg.rope_theta, rms_norm_eps=pcfg.rms_eps,
-               tie_word_embeddings=pcfg.tie_embeddings, initializer_range=pcfg.init_std)  # fmt: skip
+               intermediate_size=pcfg.mlp_dim, rms_norm_eps=pcfg.rms_eps, tie_word_embeddings=pcfg.tie_embeddings,
+               initializer_range=pcfg.init_std)  # fmt: skip
+    # The rope settings in the form the file had: transformers 5's rope_parameters, or 4.x's.
+    v5 = isinstance(out.get("rope_parameters"), dict)
+    rope = dict(out.get("rope_parameters") or {}) if v5 else dict(out.get("rope_scaling") or {})
+    if pcfg.rope_llama3:
+        factor, low, high, original = pcfg.rope_llama3
+        rope.update(rope_type="llama3", factor=factor, low_freq_factor=low, high_freq_factor=high,
+                    original_max_position_embeddings=int(original))  # fmt: skip
+    if v5:
+        out["rope_parameters"] = {**rope, "rope_theta": pcfg.rope_theta}
+    else:
+        out["rope_theta"] = pcfg.rope_theta
+        if rope:
+            out["rope_scaling"] = rope
     if pcfg.head_dim is not None:
         out["head_dim"] = pcfg.head_dim
     if family == "llama":
         out["attention_bias"] = pcfg.qkv_bias
-    if pcfg.rope_llama3:
-        factor, low, high, original = pcfg.rope_llama3
-        out["rope_scaling"] = {**(out.get("rope_scaling") or {}), "rope_type": "llama3", "factor": factor,
-                               "low_freq_factor": low, "high_freq_factor": high,
-                               "original_max_position_embeddings": int(original)}  # fmt: skip
     return out
 
 

@@ -1,0 +1,92 @@
+"""Reference checkpoints and logits for emojax.hf from Hugging Face transformers' own models.
+
+Writes ``tests/fixtures/hf/<family>/`` (a tiny random checkpoint, as ``save_pretrained``
+writes it) and ``tests/fixtures/hf/<family>/expected.json`` (its logits), which
+``tests/test_hf_transformers.py`` compares against without torch.
+
+    python -m venv /tmp/ref && /tmp/ref/bin/pip install torch==2.13.0 transformers==5.24.0 numpy
+    /tmp/ref/bin/python experiments/reference/hf_fixtures.py --out tests/fixtures/hf
+
+Families: ``qwen2`` (q/k/v biases, grouped-query attention, tied embeddings) and ``llama``
+(no biases, untied embeddings, a ``head_dim`` other than ``hidden / heads``, Llama 3 rope
+scaling), float32, seeded. Inputs: two rows of 7 tokens, the second left-padded by 3.
+Expected values, each ``[B, L, V]`` over the real tokens (pads: 0):
+
+* ``logits``: one forward pass with the attention mask and ``position_ids =
+  cumsum(mask) - 1`` (pads set to 1), as ``generate`` builds them;
+* ``cached_logits``: the first 4 slots as a prefill, then one token a step through
+  transformers' KV cache (``past_key_values``), the logits of each step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import numpy as np
+import torch
+import transformers
+
+SEED = 0
+IDS = [[5, 17, 3, 42, 8, 23, 11], [0, 0, 0, 9, 30, 2, 61]]
+MASK = [[1] * 7, [0, 0, 0, 1, 1, 1, 1]]
+PREFILL = 4
+
+
+def _configs() -> dict[str, transformers.PretrainedConfig]:
+    common = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, max_position_embeddings=128, rms_norm_eps=1e-6, initializer_range=0.2)
+    qwen = transformers.Qwen2Config(**common, rope_theta=1e6, tie_word_embeddings=True)
+    llama = transformers.LlamaConfig(
+        **common, head_dim=16, attention_bias=False, tie_word_embeddings=False,
+        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                      "original_max_position_embeddings": 16}, rope_theta=500_000.0)
+    qwen.architectures, llama.architectures = ["Qwen2ForCausalLM"], ["LlamaForCausalLM"]
+    return {"qwen2": qwen, "llama": llama}
+
+
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    return (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)
+
+
+@torch.no_grad()
+def build(family: str, cfg, out: str) -> dict:
+    torch.manual_seed(SEED)
+    model = transformers.AutoModelForCausalLM.from_config(cfg, torch_dtype=torch.float32).eval()
+    folder = os.path.join(out, family)
+    model.save_pretrained(folder, safe_serialization=True)
+    ids, mask = torch.tensor(IDS), torch.tensor(MASK)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask)).logits
+    step_logits = []
+    cache = transformers.DynamicCache()
+    first = model(input_ids=ids[:, :PREFILL], attention_mask=mask[:, :PREFILL],
+                  position_ids=_positions(mask[:, :PREFILL]), past_key_values=cache, use_cache=True)
+    step_logits.append(first.logits)
+    for t in range(PREFILL, ids.shape[1]):
+        pos = _positions(mask[:, : t + 1])[:, -1:]
+        o = model(input_ids=ids[:, t : t + 1], attention_mask=mask[:, : t + 1], position_ids=pos,
+                  past_key_values=first.past_key_values if t == PREFILL else o.past_key_values, use_cache=True)
+        step_logits.append(o.logits)
+    cached = torch.cat(step_logits, dim=1)
+    real = mask.bool()[..., None]
+    expected = {"input_ids": IDS, "attention_mask": MASK, "prefill": PREFILL,
+                "logits": torch.where(real, logits, 0).tolist(), "cached_logits": torch.where(real, cached, 0).tolist(),
+                "transformers": transformers.__version__, "torch": torch.__version__}  # fmt: skip
+    with open(os.path.join(folder, "expected.json"), "w") as f:
+        json.dump(expected, f)
+    return {"family": family, "max_abs_logit": float(logits.abs().max()),
+            "cached_vs_full": float((torch.where(real, cached - logits, 0)).abs().max())}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="tests/fixtures/hf")
+    args = parser.parse_args(argv)
+    for family, cfg in _configs().items():
+        print(build(family, cfg, args.out))
+    np.random.default_rng(SEED)
+
+
+if __name__ == "__main__":
+    main()
