@@ -182,3 +182,10 @@ def test_ppo_and_think_predictions_can_fail(ppo_score, verdict):
     rows = {name: {"name": name, **row} for name, row in rows.items()}
     verdicts = {p["id"]: p["verdict"] for p in empathy_table.score_predictions(rows, None)}
     assert [verdicts[i] for i in (10, 11, 16, 17)] == [verdict] * 4
+
+
+def test_every_trained_row_has_its_own_colour():
+    from emojax.studies import empathy_figures
+
+    colours = [empathy_figures._COLOURS[row] for row in empathy.TRAINED_ROWS]
+    assert len(set(colours)) == len(colours)

@@ -12,7 +12,12 @@ from emojax.studies.tables import seed_ci
 
 __all__ = ["FIGURES", "curves_figure", "save_all"]
 
-_COLOURS = {"grpo_user_emotion": "tab:blue", "grpo_estimator_emotion": "tab:orange"}
+# One colour per trained row, the same in every figure and run (GRPO blues and greens, PPO reds
+# and purples; the estimator's reward orange).
+_COLOURS = {"grpo_user_emotion": "tab:blue", "grpo_estimator_emotion": "tab:orange", "ppo_user_emotion": "tab:red",
+            "grpo_user_emotion_hard": "tab:cyan", "ppo_user_emotion_hard": "tab:pink",
+            "grpo_user_emotion_think": "tab:green", "ppo_user_emotion_think": "tab:purple",
+            "grpo_user_emotion_kl": "tab:olive", "grpo_user_emotion_flattery": "tab:brown"}  # fmt: skip
 
 
 def _band(ax, steps, values, colour, label):
@@ -30,14 +35,14 @@ def curves_figure(results: dict):
                             ("need_met", axes[1], "need met (gold, share of dialogues)")):  # fmt: skip
         for row in rows:
             curve = row["curve"]
-            _band(ax, curve["steps"], np.asarray(curve[name]), _COLOURS.get(row["name"], None), row["name"])
+            _band(ax, curve["steps"], np.asarray(curve[name]), _COLOURS.get(row["name"], "tab:gray"), row["name"])
         ax.set_xlabel("training step")
         ax.set_ylabel(label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for paper, ls in (("grpo_no_think", "--"), ("ppo_no_think", ":")):
         axes[0].axhline(results["rlver_table"][paper]["score"], color="0.5", ls=ls, lw=1.2,
                         label=f"RLVER {paper.split('_')[0].upper()} no-think (7B)")  # fmt: skip
-    axes[0].axhline(13.3, color="tab:red", ls="-.", lw=1.2, label="RLVER base (7B)")
+    axes[0].axhline(13.3, color="black", ls="-.", lw=1.2, label="RLVER base (7B)")
     axes[0].legend(fontsize=9, loc="best")
     fig.suptitle(f"Training in conversations with the simulated user ({len(rows[0]['per_seed']['score']) if rows else 0} "
                  "seeds; bands: 95% CI over seeds)")  # fmt: skip
