@@ -63,3 +63,34 @@ def test_load_then_save_writes_the_same_tensors(family, tmp_path):
     again = json.loads((tmp_path / "config.json").read_text())
     original = json.loads((FIXTURES / family / "config.json").read_text())
     assert again == original  # every field kept, the policy's written back unchanged
+
+
+def test_chat_template_and_assistant_mask_equal_transformers():
+    """A multi-turn chat rendered and encoded as ``apply_chat_template(...,
+    return_assistant_tokens_mask=True)`` does, with and without the generation prompt."""
+    from emojax.hf import chat
+
+    tok = chat.load_tokenizer(str(FIXTURES / "chat"))
+    cases = json.loads((FIXTURES / "chat" / "expected.json").read_text())["cases"]
+    for case in cases:
+        assert tok.render(case["messages"], case["add_generation_prompt"]) == case["text"]
+        enc = tok.encode_chat(case["messages"], case["add_generation_prompt"])
+        assert enc["input_ids"] == case["input_ids"]
+        assert enc["assistant_masks"] == case["assistant_masks"] and sum(enc["assistant_masks"]) > 0
+    # The mask covers the assistant's words and its end token, nothing the user said.
+    words = tok.tokenizer.decode([i for i, m in zip(enc["input_ids"], enc["assistant_masks"], strict=True) if m],
+                                 skip_special_tokens=False)  # fmt: skip
+    assert words == cases[-1]["messages"][-1]["content"] + "<|im_end|>"
+
+
+def test_chat_errors_name_the_file(tmp_path):
+    from emojax.hf import chat
+
+    with pytest.raises(FileNotFoundError, match="no tokenizer.json"):
+        chat.load_tokenizer(str(tmp_path))
+    (tmp_path / "tokenizer.json").write_text((FIXTURES / "chat" / "tokenizer.json").read_text())
+    with pytest.raises(ValueError, match="no chat template"):
+        chat.load_tokenizer(str(tmp_path))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ raise_exception('no system') }}"}))
+    with pytest.raises(Exception, match="no system"):
+        chat.load_tokenizer(str(tmp_path)).render([{"role": "user", "content": "hi"}])

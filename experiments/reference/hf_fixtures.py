@@ -7,6 +7,11 @@ writes it) and ``tests/fixtures/hf/<family>/expected.json`` (its logits), which
     python -m venv /tmp/ref && /tmp/ref/bin/pip install torch==2.13.0 transformers==5.24.0 numpy
     /tmp/ref/bin/python experiments/reference/hf_fixtures.py --out tests/fixtures/hf
 
+Also ``tests/fixtures/hf/chat/``: a small byte-level BPE tokenizer with a ChatML template
+that marks the assistant's text with ``{% generation %}``, and what transformers'
+``apply_chat_template`` renders and encodes for two multi-turn chats, with
+``return_assistant_tokens_mask=True``.
+
 Families: ``qwen2`` (q/k/v biases, grouped-query attention, tied embeddings) and ``llama``
 (no biases, untied embeddings, a ``head_dim`` other than ``hidden / heads``, Llama 3 rope
 scaling), float32, seeded. Inputs: two rows of 7 tokens, the second left-padded by 3.
@@ -24,7 +29,6 @@ import argparse
 import json
 import os
 
-import numpy as np
 import torch
 import transformers
 
@@ -63,11 +67,13 @@ def build(family: str, cfg, out: str) -> dict:
     first = model(input_ids=ids[:, :PREFILL], attention_mask=mask[:, :PREFILL],
                   position_ids=_positions(mask[:, :PREFILL]), past_key_values=cache, use_cache=True)
     step_logits.append(first.logits)
+    past = first.past_key_values
     for t in range(PREFILL, ids.shape[1]):
         pos = _positions(mask[:, : t + 1])[:, -1:]
-        o = model(input_ids=ids[:, t : t + 1], attention_mask=mask[:, : t + 1], position_ids=pos,
-                  past_key_values=first.past_key_values if t == PREFILL else o.past_key_values, use_cache=True)
-        step_logits.append(o.logits)
+        step = model(input_ids=ids[:, t : t + 1], attention_mask=mask[:, : t + 1], position_ids=pos,
+                     past_key_values=past, use_cache=True)
+        past = step.past_key_values
+        step_logits.append(step.logits)
     cached = torch.cat(step_logits, dim=1)
     real = mask.bool()[..., None]
     expected = {"input_ids": IDS, "attention_mask": MASK, "prefill": PREFILL,
@@ -79,13 +85,64 @@ def build(family: str, cfg, out: str) -> dict:
             "cached_vs_full": float((torch.where(real, cached - logits, 0)).abs().max())}
 
 
+# A ChatML template with transformers' {% generation %} blocks around what the assistant says.
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' }}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{% generation %}{{- message['content'] + '<|im_end|>' }}{% endgeneration %}{{- '\\n' }}"
+    "{%- else %}{{- message['content'] + '<|im_end|>\\n' }}{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+CHATS = [
+    [{"role": "system", "content": "You listen before you answer."},
+     {"role": "user", "content": "I failed my exam and I feel awful."},
+     {"role": "assistant", "content": "That sounds really hard. What happened?"},
+     {"role": "user", "content": "I froze on the first question."},
+     {"role": "assistant", "content": "Freezing is common when it matters a lot."}],
+    [{"role": "user", "content": "Can you help me plan my week?"},
+     {"role": "assistant", "content": "Yes: what must happen first?"}],
+]
+
+
+def build_chat(out: str) -> dict:
+    """A byte-level BPE tokenizer trained on the chats' words, with ChatML's special tokens and
+    the template above, saved by ``save_pretrained``; what ``apply_chat_template`` renders and
+    encodes, with the assistant mask."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    corpus = [m["content"] for chat in CHATS for m in chat] + ["system user assistant"] * 3
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=special,
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    fast.chat_template = CHAT_TEMPLATE
+    folder = os.path.join(out, "chat")
+    fast.save_pretrained(folder)
+    expected = []
+    for chat in CHATS:
+        for gen in (False, True):
+            text = fast.apply_chat_template(chat, tokenize=False, add_generation_prompt=gen)
+            enc = fast.apply_chat_template(chat, tokenize=True, add_generation_prompt=gen, return_dict=True,
+                                           return_assistant_tokens_mask=True)
+            expected.append({"messages": chat, "add_generation_prompt": gen, "text": text,
+                             "input_ids": list(enc["input_ids"]), "assistant_masks": list(enc["assistant_masks"])})
+    with open(os.path.join(folder, "expected.json"), "w") as f:
+        json.dump({"cases": expected, "transformers": transformers.__version__}, f, indent=1)
+    return {"chat": len(expected), "assistant_tokens": [sum(c["assistant_masks"]) for c in expected]}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="tests/fixtures/hf")
     args = parser.parse_args(argv)
     for family, cfg in _configs().items():
         print(build(family, cfg, args.out))
-    np.random.default_rng(SEED)
+    print(build_chat(args.out))
 
 
 if __name__ == "__main__":
