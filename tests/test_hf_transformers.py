@@ -1,5 +1,5 @@
 """emojax.hf against transformers' own models: tiny random Qwen2 and Llama checkpoints
-written by ``save_pretrained`` and their logits, made by
+(and Qwen3, with q/k norms) written by ``save_pretrained`` and their logits, made by
 ``experiments/reference/hf_fixtures.py`` (transformers 5.24, torch 2.13, float32). No torch here."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from emojax.hf import safetensors_io
 from emojax.rl import policy
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "hf"
-FAMILIES = ("qwen2", "llama")
+FAMILIES = ("qwen2", "llama", "qwen3")
 
 
 def _expected(family):
@@ -52,8 +52,8 @@ def test_the_kv_cache_path_equals_transformers_cached_steps(family):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_load_then_save_writes_the_same_tensors(family, tmp_path):
     m = hf.load(str(FIXTURES / family))
-    assert m.config.tie_embeddings == (family == "qwen2") and m.config.qkv_bias == (family == "qwen2")
-    assert bool(m.config.rope_llama3) == (family == "llama")
+    assert m.config.tie_embeddings == (family != "llama") and m.config.qkv_bias == (family == "qwen2")
+    assert bool(m.config.rope_llama3) == (family == "llama") and m.config.qk_norm == (family == "qwen3")
     hf.save(m, str(tmp_path))
     theirs = safetensors_io.read(str(FIXTURES / family / "model.safetensors"))
     ours = safetensors_io.read(str(tmp_path / "model.safetensors"))

@@ -78,10 +78,10 @@ def test_presets_match_the_peer_model_sizes():
     assert sum(x.size for x in jax.tree.leaves(_empty(policy.PRESETS["4x256"]))) == 4_276_480
 
 
-@pytest.mark.parametrize("tie, bias", [(True, True), (False, False)])
-def test_hf_map_covers_every_parameter_with_hf_shapes(tie, bias):
+@pytest.mark.parametrize("tie, bias, qk_norm", [(True, True, False), (False, False, False), (True, False, True)])
+def test_hf_map_covers_every_parameter_with_hf_shapes(tie, bias, qk_norm):
     # head_dim * num_heads != d_model, as Llama allows
-    cfg = dataclasses.replace(CFG, tie_embeddings=tie, qkv_bias=bias, head_dim=6)
+    cfg = dataclasses.replace(CFG, tie_embeddings=tie, qkv_bias=bias, head_dim=6, qk_norm=qk_norm)
     state = nnx.eval_shape(lambda: nnx.state(policy.Policy(cfg, rngs=nnx.Rngs(0))))
     d, f, v = cfg.d_model, cfg.mlp_dim, cfg.vocab_size
     q, kv = cfg.num_heads * cfg.head_size, cfg.num_kv_heads * cfg.head_size
@@ -94,6 +94,8 @@ def test_hf_map_covers_every_parameter_with_hf_shapes(tie, bias):
         hf_shapes |= {L + "mlp.gate_proj.weight": (f, d), L + "mlp.up_proj.weight": (f, d), L + "mlp.down_proj.weight": (d, f)}
         if bias:
             hf_shapes |= {L + "self_attn.q_proj.bias": (q,), L + "self_attn.k_proj.bias": (kv,), L + "self_attn.v_proj.bias": (kv,)}
+        if qk_norm:  # Qwen3
+            hf_shapes |= {L + "self_attn.q_norm.weight": (cfg.head_size,), L + "self_attn.k_norm.weight": (cfg.head_size,)}
     table = policy.hf_parameter_map(cfg)
     assert set(table) == set(hf_shapes)
     ours = {path: var.shape for path, var in nnx.to_flat_state(state)}

@@ -1,7 +1,8 @@
 """A Hugging Face ``config.json`` as a :class:`~emojax.rl.policy.PolicyConfig`, and back.
 
 Supported: ``LlamaForCausalLM`` (``attention_bias`` true or false, ``rope_scaling`` none,
-``default`` or ``llama3``) and ``Qwen2ForCausalLM`` (q/k/v biases always), SiLU MLPs, tied
+``default`` or ``llama3``), ``Qwen2ForCausalLM`` (q/k/v biases always) and
+``Qwen3ForCausalLM`` (per-head q/k RMSNorms, biases as ``attention_bias``), SiLU MLPs, tied
 or untied embeddings, ``head_dim`` when the config gives one. Anything else is refused with
 the field that says so, rather than loaded into a model that computes something else.
 """
@@ -15,7 +16,7 @@ from emojax.rl import policy
 
 __all__ = ["ARCHITECTURES", "hf_config", "policy_config", "same_shapes"]
 
-ARCHITECTURES = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}
+ARCHITECTURES = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3"}
 
 
 def _field(cfg: dict, name: str, path: str, kind=int, default: Any = None):
@@ -41,7 +42,7 @@ def policy_config(cfg: dict, path: str = "config.json", dtype: str = "float32") 
         raise ValueError(f"{path}: field 'hidden_act' is {act!r}; only 'silu' (SwiGLU) is supported")
     if cfg.get("mlp_bias"):
         raise ValueError(f"{path}: field 'mlp_bias' is true; MLP biases are not supported")
-    if family == "qwen2" and cfg.get("use_sliding_window"):
+    if family != "llama" and cfg.get("use_sliding_window"):
         raise ValueError(f"{path}: field 'use_sliding_window' is true; sliding-window attention is not supported")
     # transformers 5 writes rope_parameters (rope_theta inside); 4.x rope_scaling and rope_theta.
     rope = cfg.get("rope_parameters")
@@ -66,6 +67,7 @@ def policy_config(cfg: dict, path: str = "config.json", dtype: str = "float32") 
         mlp_dim=_field(cfg, "intermediate_size", path), rope_theta=theta,
         rope_llama3=llama3, rms_eps=_field(cfg, "rms_norm_eps", path, float, 1e-6),
         qkv_bias=True if family == "qwen2" else bool(cfg.get("attention_bias", False)),
+        qk_norm=family == "qwen3",
         tie_embeddings=bool(cfg.get("tie_word_embeddings", False)),
         init_std=_field(cfg, "initializer_range", path, float, 0.02), dtype=dtype,
     )  # fmt: skip
@@ -98,8 +100,11 @@ def hf_config(pcfg: policy.PolicyConfig, like: dict | None = None) -> dict:
             out["rope_scaling"] = rope
     if pcfg.head_dim is not None:
         out["head_dim"] = pcfg.head_dim
-    if family == "llama":
+    if family != "qwen2":
         out["attention_bias"] = pcfg.qkv_bias
+    if pcfg.qk_norm != (family == "qwen3"):
+        raise ValueError(f"hf_config: {out['architectures'][0]} {'has' if family == 'qwen3' else 'has no'} q/k norms; "
+                         f"this policy's qk_norm is {pcfg.qk_norm}")  # fmt: skip
     return out
 
 

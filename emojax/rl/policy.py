@@ -49,7 +49,8 @@ Hugging Face names (``L`` = layer index; HF ``nn.Linear`` weights are ``[out, in
 Rotary embeddings use HF's rotate-half layout (dimension ``i`` pairs with ``i + hd/2``), so
 HF q/k weights load without permuting rows. Query head ``h`` reads key/value head
 ``h // (H / KV)``, as HF's ``repeat_kv``. Llama 3.1's "llama3" rope scaling is
-``rope_llama3`` (:func:`rope_frequencies`). Not covered: sliding-window attention.
+``rope_llama3`` (:func:`rope_frequencies`); Qwen3's per-head q/k RMSNorms are ``qk_norm``
+(``self_attn.q_norm.weight`` and ``k_norm.weight``, ``[hd]``). Not covered: sliding-window attention.
 
 Example::
 
@@ -89,6 +90,7 @@ class PolicyConfig:
     rope_llama3: tuple = ()
     rms_eps: float = 1e-6
     qkv_bias: bool = True
+    qk_norm: bool = False  # Qwen3: an RMSNorm over each head of q and k, before rotary
     tie_embeddings: bool = True
     init_std: float = 0.02  # HF's initializer_range
     # The dtype activations and matmuls run in. Parameters stay float32 (the master weights
@@ -235,13 +237,17 @@ class Attention(nnx.Module):
         self.k_proj = dense(d, cfg.num_kv_heads * hd, use_bias=cfg.qkv_bias)
         self.v_proj = dense(d, cfg.num_kv_heads * hd, use_bias=cfg.qkv_bias)
         self.o_proj = dense(cfg.num_heads * hd, d, use_bias=False)
+        norm = lambda: nnx.RMSNorm(hd, epsilon=cfg.rms_eps, dtype=cfg.compute_dtype, rngs=rngs)  # noqa: E731
+        self.q_norm, self.k_norm = (norm(), norm()) if cfg.qk_norm else (None, None)
 
     def _project(self, x2, b, t, sin, cos):
         """Rows ``[b*t, D]`` -> head-major q [b, KV, G*t, hd] (query head h = kv * G + g
         reads key/value head kv, HF's repeat_kv), k, v [b, KV, t, hd], rotary applied."""
         kvh, groups, hd = self.num_kv_heads, self.num_heads // self.num_kv_heads, self.head_dim
-        q = _rotary(self.q_proj(x2).reshape(b, t, self.num_heads, hd), sin, cos)
-        k = _rotary(self.k_proj(x2).reshape(b, t, kvh, hd), sin, cos)
+        q, k = self.q_proj(x2).reshape(b, t, self.num_heads, hd), self.k_proj(x2).reshape(b, t, kvh, hd)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = _rotary(q, sin, cos), _rotary(k, sin, cos)
         v = self.v_proj(x2).reshape(b, t, kvh, hd)
         q = jnp.transpose(q, (0, 2, 1, 3)).reshape(b, kvh, groups * t, hd)
         return q, jnp.transpose(k, (0, 2, 1, 3)), jnp.transpose(v, (0, 2, 1, 3))
@@ -527,6 +533,9 @@ def hf_parameter_map(cfg: PolicyConfig) -> dict[str, tuple[tuple[str | int, ...]
             table[hf + f"self_attn.{proj}.weight"] = (here + ("self_attn", proj, "kernel"), True)
             if cfg.qkv_bias and proj != "o_proj":
                 table[hf + f"self_attn.{proj}.bias"] = (here + ("self_attn", proj, "bias"), False)
+        if cfg.qk_norm:
+            for norm in ("q_norm", "k_norm"):
+                table[hf + f"self_attn.{norm}.weight"] = (here + ("self_attn", norm, "scale"), False)
         for proj in ("gate_proj", "up_proj", "down_proj"):
             table[hf + f"mlp.{proj}.weight"] = (here + ("mlp", proj, "kernel"), True)
     if not cfg.tie_embeddings:

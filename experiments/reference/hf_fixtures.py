@@ -14,7 +14,9 @@ that marks the assistant's text with ``{% generation %}``, and what transformers
 
 Families: ``qwen2`` (q/k/v biases, grouped-query attention, tied embeddings) and ``llama``
 (no biases, untied embeddings, a ``head_dim`` other than ``hidden / heads``, Llama 3 rope
-scaling), float32, seeded. Inputs: two rows of 7 tokens, the second left-padded by 3.
+scaling) and ``qwen3`` (per-head q/k RMSNorms, no biases, ``head_dim`` 16, tied),
+float32, seeded; every RMSNorm's weight is moved off its initial 1 so that loading it
+matters. Inputs: two rows of 7 tokens, the second left-padded by 3.
 Expected values, each ``[B, L, V]`` over the real tokens (pads: 0):
 
 * ``logits``: one forward pass with the attention mask and ``position_ids =
@@ -46,8 +48,11 @@ def _configs() -> dict[str, transformers.PretrainedConfig]:
         **common, head_dim=16, attention_bias=False, tie_word_embeddings=False,
         rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                       "original_max_position_embeddings": 16}, rope_theta=500_000.0)
+    qwen3 = transformers.Qwen3Config(**common, head_dim=16, rope_theta=1e6, tie_word_embeddings=True,
+                                     attention_bias=False)
     qwen.architectures, llama.architectures = ["Qwen2ForCausalLM"], ["LlamaForCausalLM"]
-    return {"qwen2": qwen, "llama": llama}
+    qwen3.architectures = ["Qwen3ForCausalLM"]
+    return {"qwen2": qwen, "llama": llama, "qwen3": qwen3}
 
 
 def _positions(mask: torch.Tensor) -> torch.Tensor:
@@ -58,6 +63,9 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
 def build(family: str, cfg, out: str) -> dict:
     torch.manual_seed(SEED)
     model = transformers.AutoModelForCausalLM.from_config(cfg, torch_dtype=torch.float32).eval()
+    for name, param in model.named_parameters():  # norms start at 1: move them, so that loading them counts
+        if "norm" in name:
+            param.add_(0.2 * torch.randn_like(param))
     folder = os.path.join(out, family)
     model.save_pretrained(folder, safe_serialization=True)
     ids, mask = torch.tensor(IDS), torch.tensor(MASK)
