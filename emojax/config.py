@@ -66,6 +66,14 @@ def require(cfg: Any, name: str, ok: Callable[[Any], bool], what: str) -> None:
         raise ValueError(f"{type(cfg).__name__}.{name} must be {what}, got {value!r}")
 
 
+def int_at_least(cfg, low: int, *names: str, note: str = "") -> None:
+    """Each of ``names`` an ``int`` (not a ``bool``) of at least ``low``; ``note`` ends the
+    error message (why the bound, or what a value means)."""
+    what = f"an int >= {low}" + (f" {note}" if note else "")
+    for n in names:
+        require(cfg, n, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low, what)
+
+
 def positive(cfg, *names):
     for n in names:
         require(cfg, n, lambda v: v > 0, "> 0")

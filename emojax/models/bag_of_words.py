@@ -30,7 +30,7 @@ class BagOfWords(nnx.Module):
         vocab_size: int = vocab.VOCAB_SIZE
 
         def __post_init__(self):
-            config.require(self, "vocab_size", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+            config.int_at_least(self, 1, "vocab_size")
 
     def __init__(self, cfg: Config, outputs_per_category: int, *, rngs: nnx.Rngs):
         self.outputs = outputs_per_category

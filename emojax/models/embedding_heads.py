@@ -89,7 +89,7 @@ class EmbeddingHeads(nnx.Module):
 
         def __post_init__(self):
             config.require(self, "input", lambda v: v in ("tokens", "embedding"), "'tokens' or 'embedding'")
-            config.require(self, "embed_dim", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+            config.int_at_least(self, 1, "embed_dim")
             config.require(self, "hidden", lambda v: len(v) >= 1 and min(v) >= 1, "a non-empty tuple of sizes >= 1")
             config.require(self, "dropout", lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 

@@ -51,7 +51,7 @@ class TextTransformer(nnx.Module):
 
         def __post_init__(self):
             for name in ("vocab_size", "max_len", "d_model", "num_layers", "num_heads", "mlp_dim", "hidden"):
-                config.require(self, name, lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+                config.int_at_least(self, 1, name)
             config.require(self, "d_model", lambda v: v % self.num_heads == 0, f"divisible by num_heads={self.num_heads}")
             config.require(self, "dropout", lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 

@@ -34,12 +34,6 @@ LR_SCHEDULES = ("constant", "linear", "cosine")
 ENTROPY_SCHEDULES = ("constant", "linear", "cosine")
 
 
-def _int_at_least(cfg, low: int, *names: str) -> None:
-    for name in names:
-        config.require(cfg, name, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low,
-                       f"an int >= {low}")
-
-
 @config.pytree_config
 class GRPOConfig:
     """A GRPO run.
@@ -171,9 +165,9 @@ class GRPOConfig:
     def __post_init__(self):
         config.require(self, "policy", lambda v: isinstance(v, policy_lib.PolicyConfig), "a PolicyConfig")
         config.require(self, "reward", lambda v: isinstance(v, RewardConfig), "a RewardConfig")
-        _int_at_least(self, 0, "max_new_tokens", "think_tokens", "top_k", "warmup_steps", "std_ddof", "max_bad_steps",
+        config.int_at_least(self, 0, "max_new_tokens", "think_tokens", "top_k", "warmup_steps", "std_ddof", "max_bad_steps",
                       "max_rollbacks", "log_completions", "entropy_decay_steps")
-        _int_at_least(self, 1, "num_prompts", "group_size", "mu", "micro_batches", "oversample", "steps",
+        config.int_at_least(self, 1, "num_prompts", "group_size", "mu", "micro_batches", "oversample", "steps",
                       "checkpoint_every", "keep_checkpoints", "vmap_seeds")
         config.positive(self, "temperature", "learning_rate")
         config.require(self, "top_p", lambda v: 0.0 < v <= 1.0, "in (0, 1] (1: off)")

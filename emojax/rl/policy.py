@@ -99,14 +99,14 @@ class PolicyConfig:
 
     def __post_init__(self):
         for name in ("vocab_size", "d_model", "num_layers", "num_heads", "num_kv_heads", "mlp_dim"):
-            config.require(self, name, lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+            config.int_at_least(self, 1, name)
         kv = self.num_kv_heads
         config.require(self, "num_heads", lambda v: v % kv == 0, f"a multiple of num_kv_heads={kv}")
         if self.head_dim is None:
             heads = self.num_heads
             config.require(self, "d_model", lambda v: v % heads == 0, f"divisible by num_heads={heads} (or set head_dim)")
         else:
-            config.require(self, "head_dim", lambda v: isinstance(v, int) and v >= 1, "an int >= 1 or None")
+            config.int_at_least(self, 1, "head_dim", note="or None")
         if self.head_size % 2:
             raise ValueError(f"PolicyConfig.head_dim must be even (rotary pairs), got {self.head_size} (derived if None)")
         config.positive(self, "rope_theta", "rms_eps", "init_std")

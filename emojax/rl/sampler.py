@@ -69,8 +69,8 @@ class SamplerConfig:
     pad_token: int = 0  # written after a row's end token
 
     def __post_init__(self):
-        config.require(self, "max_new_tokens", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
-        config.require(self, "think_tokens", lambda v: isinstance(v, int) and v >= 0, "an int >= 0 (0: no thinking)")
+        config.int_at_least(self, 1, "max_new_tokens")
+        config.int_at_least(self, 0, "think_tokens", note="(0: no thinking)")
         config.positive(self, "temperature")
         config.require(self, "top_k", lambda v: int(v) == v and v >= 0, "an int >= 0 (0: off)")
         config.require(self, "top_p", lambda v: 0.0 < v <= 1.0, "in (0, 1] (1: off)")

@@ -50,8 +50,8 @@ class SFTConfig:
     seed: int = 0
 
     def __post_init__(self):
-        config.require(self, "steps", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
-        config.require(self, "batch_size", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+        config.int_at_least(self, 1, "steps")
+        config.int_at_least(self, 1, "batch_size")
         config.require(self, "learning_rate", lambda v: v > 0, "> 0")
         config.require(self, "warmup_steps", lambda v: isinstance(v, int) and 0 <= v < self.steps, "in [0, steps)")
 

@@ -176,7 +176,7 @@ class Config:
                        f">= sft.batch_size ({self.sft.batch_size})")
         config.probability(self, "hard_acceptance")
         config.non_negative(self, "kl_beta", "flattery_control")
-        config.require(self, "think_tokens", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+        config.int_at_least(self, 1, "think_tokens")
         config.require(self, "eval_repeats", lambda v: v >= 1, ">= 1")
         config.require(self, "estimator_read", lambda v: v in READS, f"one of {READS}")
         config.require(self, "appraisal_users", lambda v: v >= 2 * 8 * 2, ">= 32 (two halves, eight acts)")

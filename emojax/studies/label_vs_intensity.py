@@ -80,7 +80,7 @@ class Config:
     def __post_init__(self):
         config.require(self, "num_items", lambda v: v >= 20, ">= 20")
         config.require(self, "n_bootstrap", lambda v: v >= 10, ">= 10")
-        config.require(self, "num_panels", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+        config.int_at_least(self, 1, "num_panels")
         config.require(self, "blend_temperatures", lambda v: len(v) >= 3 and min(v) > 0, "at least 3 values, all > 0")
         config.require(self, "noise_scales", lambda v: len(v) >= 2 and min(v) >= 0, "at least 2 values, all >= 0")
         config.require(self, "noisy_scale", lambda v: v >= 0, ">= 0")

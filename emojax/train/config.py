@@ -88,9 +88,9 @@ class TrainConfig:
         config.require(self, "target", lambda v: bool(TARGET_RE.match(v)), "mean, per_rater or rater:<i>")
         config.require(self, "head", lambda v: v in ("regression", "ordinal", "single_label"), "regression, ordinal or single_label")
         for name in ("batch_size", "steps", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "n_bootstrap"):
-            config.require(self, name, lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+            config.int_at_least(self, 1, name)
         for name in ("max_train_examples", "warmup_steps", "baseline_steps", "seed"):
-            config.require(self, name, lambda v: isinstance(v, int) and v >= 0, "an int >= 0")
+            config.int_at_least(self, 0, name)
         config.require(self, "learning_rate", lambda v: v > 0, "> 0")
         config.require(self, "weight_decay", lambda v: v >= 0, ">= 0")
         config.require(self, "absent_prior", lambda v: v >= 0, ">= 0")

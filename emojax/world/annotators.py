@@ -95,7 +95,7 @@ class AnnotatorConfig:
         config.require(self, "item_concentration", lambda v: v > 0, "> 0")
         config.non_negative(self, "taste_sd", "ask_sd", "strength_gain", "frame_strength")
         config.probability(self, "abstain_rate", "taste_correlation", "own_cue_rate")
-        config.require(self, "scale_points", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+        config.int_at_least(self, 1, "scale_points")
 
 
 class PairCues(NamedTuple):

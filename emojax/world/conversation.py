@@ -118,11 +118,11 @@ class ConversationConfig:
     world_seed: int = 7
 
     def __post_init__(self):
-        config.require(self, "max_turns", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+        config.int_at_least(self, 1, "max_turns")
         config.require(self, "steps", lambda v: len(v) in (0, 2) and all(s > 0 for s in v), "() or two sizes > 0")
         config.require(self, "success_at", lambda v: v > self.fail_at, f"> fail_at ({self.fail_at})")
         config.probability(self, "acceptance", "repeat_gain", "grudge", "appraisal_specificity")
-        config.require(self, "hint_after", lambda v: isinstance(v, int) and v >= 0, "an int >= 0")
+        config.int_at_least(self, 0, "hint_after")
         config.non_negative(self, "strong", "reaction_scale", "noise_sd")
 
     @property

@@ -64,7 +64,7 @@ class RaterConfig:
     anchor_strength: float = 0.5
 
     def __post_init__(self):
-        config.require(self, "num_raters", lambda v: isinstance(v, int) and v >= 2, "an int >= 2 to measure agreement")
+        config.int_at_least(self, 2, "num_raters", note="to measure agreement")
         config.non_negative(self, "noise_scale", "base_sd", "absent_sd", "bias_sd", "gain_sd", "zero_floor", "anchor_strength")
         config.require(self, "inattentive_share", lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 

@@ -65,7 +65,7 @@ class HelperConfig:
     def __post_init__(self):
         config.require(self, "act_rates", lambda r: len(r) == acts_lib.NUM_ACTS and all(0 <= x <= 1 for x in r)
                        and sum(r) > 0, f"{acts_lib.NUM_ACTS} probabilities, not all 0")  # fmt: skip
-        config.require(self, "max_acts", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+        config.int_at_least(self, 1, "max_acts")
         config.probability(self, "attuned_rate", "claim_rate", "on_topic_rate")
 
 

@@ -56,9 +56,9 @@ class RewardModelConfig:
     uncertainty_lambda: float = 1.0
 
     def __post_init__(self):
-        config.require(self, "hidden", lambda v: isinstance(v, int) and v >= 0, "an int >= 0")
-        config.require(self, "steps", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
-        config.require(self, "ensemble", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+        config.int_at_least(self, 0, "hidden")
+        config.int_at_least(self, 1, "steps")
+        config.int_at_least(self, 1, "ensemble")
         config.positive(self, "learning_rate")
         config.non_negative(self, "weight_decay", "uncertainty_lambda")
 
