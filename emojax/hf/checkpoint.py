@@ -106,7 +106,6 @@ def load(path: str, dtype: str = "float32") -> HFModel:
     pcfg = hf_config.policy_config(raw, os.path.join(path, "config.json"), dtype)
     files = _tensor_files(path)
     table = policy.hf_parameter_map(pcfg)
-    tied_in_file = pcfg.tie_embeddings and "lm_head.weight" in files
     unknown = sorted(n for n in files if n not in table and not n.endswith(_IGNORED_SUFFIXES)
                      and not (n == "lm_head.weight" and pcfg.tie_embeddings))  # fmt: skip
     if unknown:
@@ -122,10 +121,9 @@ def load(path: str, dtype: str = "float32") -> HFModel:
     dtypes = {}
     for file in sorted(set(files[n] for n in table)):
         names = [n for n in table if files[n] == file]
-        header, _ = safetensors_io.read_header(file)
         for name, array in safetensors_io.read(file, names).items():
             where, transpose = table[name]
-            dtypes[name] = header[name]["dtype"]
+            dtypes[name] = safetensors_io.NAMES[array.dtype]
             value = array.T if transpose else array
             var = by_path[where]
             if value.shape != var.shape:
@@ -133,8 +131,6 @@ def load(path: str, dtype: str = "float32") -> HFModel:
                 raise ValueError(f"{file}: tensor {name!r} has shape {list(array.shape)}, config.json says "
                                  f"{list(want)}")  # fmt: skip
             var.set_value(jnp.asarray(value.astype(np.float32)))
-    if tied_in_file:
-        dtypes["lm_head.weight"] = dtypes["model.embed_tokens.weight"]
     return HFModel(pcfg, nnx.graphdef(model), state, raw, dtypes)
 
 

@@ -9,12 +9,11 @@ the field that says so, rather than loaded into a model that computes something 
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from emojax.rl import policy
 
-__all__ = ["ARCHITECTURES", "hf_config", "policy_config", "same_shapes"]
+__all__ = ["ARCHITECTURES", "hf_config", "policy_config"]
 
 ARCHITECTURES = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3"}
 
@@ -106,8 +105,3 @@ def hf_config(pcfg: policy.PolicyConfig, like: dict | None = None) -> dict:
         raise ValueError(f"hf_config: {out['architectures'][0]} {'has' if family == 'qwen3' else 'has no'} q/k norms; "
                          f"this policy's qk_norm is {pcfg.qk_norm}")  # fmt: skip
     return out
-
-
-def same_shapes(a: policy.PolicyConfig, b: policy.PolicyConfig) -> bool:
-    """Whether two configs describe the same parameters (the compute dtype aside)."""
-    return dataclasses.replace(a, dtype="float32") == dataclasses.replace(b, dtype="float32")

@@ -16,11 +16,11 @@ import tempfile
 import ml_dtypes
 import numpy as np
 
-__all__ = ["DTYPES", "read", "read_header", "write"]
+__all__ = ["DTYPES", "NAMES", "read", "read_header", "write"]
 
 DTYPES = {"F32": np.dtype(np.float32), "F16": np.dtype(np.float16), "BF16": np.dtype(ml_dtypes.bfloat16),
           "F64": np.dtype(np.float64)}  # fmt: skip
-_NAMES = {v: k for k, v in DTYPES.items()}
+NAMES = {v: k for k, v in DTYPES.items()}  # NumPy dtype -> the format's name
 _MAX_HEADER = 100 * 2**20
 
 
@@ -72,10 +72,10 @@ def write(path: str, tensors: dict[str, np.ndarray], metadata: dict[str, str] | 
     header, offset, blobs = {}, 0, []
     for name in sorted(tensors):
         array = np.ascontiguousarray(tensors[name])
-        if array.dtype not in _NAMES:
-            raise ValueError(f"{path}: tensor {name!r} has dtype {array.dtype}, not one of {sorted(_NAMES.values())}")
+        if array.dtype not in NAMES:
+            raise ValueError(f"{path}: tensor {name!r} has dtype {array.dtype}, not one of {sorted(NAMES.values())}")
         blob = array.tobytes()
-        header[name] = {"dtype": _NAMES[array.dtype], "shape": list(array.shape),
+        header[name] = {"dtype": NAMES[array.dtype], "shape": list(array.shape),
                         "data_offsets": [offset, offset + len(blob)]}  # fmt: skip
         blobs.append(blob)
         offset += len(blob)
