@@ -50,13 +50,15 @@ _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPE
 
 @dataclasses.dataclass(frozen=True)
 class Launcher:
-    """A launcher: its name (``experiments.<name>``), docstring, presets (``module:NAME``)
-    and its own flags (``add_flags(parser)``)."""
+    """A launcher: its name (``experiments.<name>``), docstring, presets (``module:NAME``),
+    its own flags (``add_flags(parser)``) and the config fields that only choose which
+    parts of the study run (``parts``; see :func:`emojax.workdir.claim`)."""
 
     name: str
     doc: str | None
     presets: str | Mapping[str, Any]
     add_flags: Callable[[argparse.ArgumentParser], None] | None = None
+    parts: tuple[str, ...] = ()
 
     def parser(self) -> argparse.ArgumentParser:
         parser = argparse.ArgumentParser(
@@ -96,7 +98,7 @@ class Launcher:
         own = {"preset", "workdir", "set", "overwrite", "show_config"}
         flags = argparse.Namespace(**{n: v for n, v in vars(args).items() if n not in own})
         run = Run(self.name, args.preset, cfg, args.workdir or "", tuple(assignments), flags, args.overwrite,
-                  argv=list(sys.argv if argv is None else argv))  # fmt: skip
+                  parts=self.parts, argv=list(sys.argv if argv is None else argv))  # fmt: skip
         if args.show_config:
             print(json.dumps({"preset": args.preset, "config": config.to_dict(cfg)}, indent=2, default=str))
             raise SystemExit(0)
@@ -123,6 +125,7 @@ class Run:
     assigned: tuple[str, ...]
     flags: argparse.Namespace
     overwrite: bool = False
+    parts: tuple[str, ...] = ()
     argv: list[str] = dataclasses.field(default_factory=list)
     inputs: dict[str, Any] = dataclasses.field(default_factory=dict)  # what the run reads besides its config
     resumed: bool = False
@@ -170,7 +173,7 @@ class Run:
         if _on_main_thread():
             self._previous_term = signal.signal(signal.SIGTERM, _terminated)
         try:
-            found = workdir.claim(self.workdir, self.record(), overwrite=self.overwrite)
+            found = workdir.claim(self.workdir, self.record(), overwrite=self.overwrite, parts=self.parts)
         except BaseException as err:
             self._restore()
             if isinstance(err, workdir.WorkdirError):  # __exit__ does not run when __enter__ raises

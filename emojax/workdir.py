@@ -79,12 +79,16 @@ def read_record(path: str, filename: str = RECORD) -> dict | None:
         raise WorkdirError(f"{file}: unreadable ({err}); move the work dir away or use --overwrite") from None
 
 
-def claim(path: str, record: Mapping[str, Any], *, overwrite: bool = False) -> dict | None:
+def claim(path: str, record: Mapping[str, Any], *, overwrite: bool = False, parts: tuple[str, ...] = ()
+          ) -> dict | None:  # fmt: skip
     """Make ``path`` the work dir of the run ``record`` describes.
 
     Returns the record found there when it is the same run (the caller resumes), None when
     the run starts afresh (the record is written then). With ``overwrite``, a work dir of
-    another run is emptied first.
+    another run is emptied first. ``parts`` are config fields that only choose which parts
+    of a study run (the empathy table's ``rows``), each part in its own directory guarded
+    by :func:`check_same`: records that differ only there are the same run, so a work dir
+    gathers parts over several launches, and the newer record replaces the older.
 
     Raises:
       WorkdirError: ``path`` is a file, not writable, holds another run (without
@@ -93,8 +97,10 @@ def claim(path: str, record: Mapping[str, Any], *, overwrite: bool = False) -> d
     usable(path)
     found = read_record(path)
     if found is not None:
-        diffs = differences(_comparable(found), _comparable(record))
+        diffs = differences(_comparable(found, parts), _comparable(record, parts))
         if not diffs:
+            if differences(_comparable(found), _comparable(record)):
+                write(path, record)  # other parts of the same run
             return found
         if not overwrite:
             raise WorkdirError(f"work dir {path} holds another run ({_listed(diffs)}): use another --workdir, or "
@@ -157,5 +163,8 @@ def _plain(record: Mapping[str, Any]) -> dict:
     return json.loads(json.dumps(dict(record), default=str))
 
 
-def _comparable(record: Mapping[str, Any]) -> dict:
-    return {name: value for name, value in _plain(record).items() if name not in VOLATILE}
+def _comparable(record: Mapping[str, Any], parts: tuple[str, ...] = ()) -> dict:
+    out = {name: value for name, value in _plain(record).items() if name not in VOLATILE}
+    if parts and isinstance(out.get("config"), dict):
+        out["config"] = {name: value for name, value in out["config"].items() if name not in parts}
+    return out

@@ -16,7 +16,8 @@ conversations (RLVER's starting point in the world).
 Writes ``DIR/run.json`` (the config), ``DIR/results.json``, ``DIR/summary.md`` (the per-turn
 changes, the reference policies' and the trained rows, paper vs ours, the predictions scored),
 ``DIR/curves.png`` and one folder per trained row (checkpoints, metrics, held-out
-evaluations; a finished row is reused), and prints the summary.
+evaluations; a finished row is reused, also by a launch that asks for other rows in the
+same work dir: ``--set rows=...`` can build the table a row at a time), and prints the summary.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import sys
 
 from emojax import launch
 
-LAUNCHER = launch.Launcher("empathy", __doc__, "emojax.studies.empathy:PRESETS")
+# A work dir gathers rows: a launch with other ``rows`` and the same config otherwise reuses
+# the rows it finds and trains the rest (each row's directory checks its own config).
+LAUNCHER = launch.Launcher("empathy", __doc__, "emojax.studies.empathy:PRESETS", parts=("rows",))
 
 
 def main(argv=None, *, compiler_options=None) -> dict:

@@ -1,11 +1,15 @@
 """GRPO on tasks with a known optimum (:mod:`emojax.studies.grpo_tasks`).
 
     python -m experiments.grpo_tasks --preset smoke|tiny|default --workdir DIR [--set task=need_reply] \\
-        [--set reverse.grpo.learning_rate=3e-3] [--set reverse.task.length=8] [--set devices=2]
+        [--set reverse.grpo.learning_rate=3e-3] [--set reverse.task.length=8] [--set devices=2] \\
+        [--set devices=4 --set fsdp=2 --set tensor=2] [--set reverse.grpo.policy.lora_rank=16]
 
 The task and, for each task, its config and tuned GRPO run (seeds included: all run in one
 program) are fields of one config. ``--set devices=N`` splits each step's batch over N
 devices; on a CPU start with ``XLA_FLAGS=--xla_force_host_platform_device_count=N``.
+``fsdp`` and ``tensor`` split the weights and optimizer moments over those devices too
+(:mod:`emojax.rl.sharding`). ``policy.lora_rank`` trains LoRA adapters on a frozen base
+(:mod:`emojax.rl.lora`).
 Resumes from ``DIR/checkpoints``. Writes ``DIR/run.json``, ``DIR/results.json``,
 ``DIR/reward_curves.png``, ``DIR/normalised.png``, and through the host loop
 ``DIR/config.json``, ``DIR/metrics.jsonl`` and ``DIR/completions.jsonl`` (decoded to text).

@@ -42,6 +42,21 @@ def test_claim_fresh_same_other_and_overwrite(tmp_path):
     assert os.listdir(path) == ["run.json"]
 
 
+def test_claim_gathers_parts_and_still_refuses_other_configs(tmp_path):
+    """A field named in ``parts`` (the empathy table's rows) does not make another run: the
+    work dir gathers parts, and its record becomes the newer launch's."""
+    path = str(tmp_path / "table")
+    assert workdir.claim(path, _record(rows=["a"]), parts=("rows",)) is None
+    open(os.path.join(path, "a.json"), "w").write("{}")
+    assert workdir.claim(path, _record(rows=["b", "a"]), parts=("rows",)) is not None
+    assert json.load(open(os.path.join(path, "run.json")))["config"]["rows"] == ["b", "a"]
+    with pytest.raises(workdir.WorkdirError, match="rows"):
+        workdir.claim(path, _record(rows=["c"]))  # without parts, rows are the config like any field
+    with pytest.raises(workdir.WorkdirError, match="rho"):
+        workdir.claim(path, _record(rows=["c"], world={"rho": 0.3}), parts=("rows",))
+    assert os.path.exists(os.path.join(path, "a.json"))
+
+
 def test_claim_refuses_file_foreign_dir_and_read_only(tmp_path, monkeypatch):
     file = tmp_path / "afile"
     file.write_text("x")

@@ -29,10 +29,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 from emojax import compile_cache, interrupt, tracking
 from emojax.rl import learner as learner_lib
-from emojax.rl import loop, policy
+from emojax.rl import loop, policy, sharding
 from emojax.rl import update as update_lib
 from emojax.rl.config import PRESETS, GRPOConfig
 from emojax.rl.observation import Observation
@@ -383,3 +384,32 @@ def test_two_processes_match_one_device(tmp_path):
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:
     _child(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+
+
+@pytest.mark.parametrize(("axes", "lora_rank"), [(("data", "fsdp", "tensor"), 0), (("fsdp", "tensor"), 4)])
+def test_fsdp_and_tensor_sharded_step_matches_one_device(axes, lora_rank):
+    """Weights and moments split over fsdp and tensor (LoRA: the frozen base and the
+    adapters): the same chunk as on one device, and each device holds less than the whole
+    state."""
+    shape = (1, 2, 2) if len(axes) == 3 else (2, 2)
+    mesh = Mesh(np.array(jax.devices()).reshape(shape), axes)
+    wide = dataclasses.replace(CFG.policy, num_heads=4, num_kv_heads=2, d_model=32, mlp_dim=64, lora_rank=lora_rank)
+    one, four = _learner(policy=wide), _learner(mesh=mesh, policy=wide)
+    s1, m1 = one.run_chunk(one.init(jax.random.key(3)))
+    start = four.init(jax.random.key(3))
+    weights = start.ref_params if lora_rank else start.params
+    q = weights["layers"][0]["self_attn"]["q_proj"]["kernel"].get_value()
+    assert q.sharding.spec == P("fsdp", "tensor") and not q.sharding.is_fully_replicated
+    held = sharding.bytes_per_device(start)
+    whole = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(start))
+    assert len(held) == 4 and max(held.values()) < 0.5 * whole
+    s4, m4 = four.run_chunk(start)
+    _assert_close(_params(s4, comparable=True), _params(s1, comparable=True))
+    for name in ("reward", "loss", "kl", "entropy"):
+        np.testing.assert_allclose(np.asarray(m4[name]), np.asarray(m1[name]), rtol=1e-5, atol=1e-6)
+    assert four.traces["run_chunk"] == 1 and _compiles(four.run_chunk) == 1
+
+
+def test_mesh_axes_are_checked():
+    with pytest.raises(ValueError, match="mesh axes"):
+        _learner(mesh=Mesh(np.array(jax.devices()).reshape(2, 2), ("data", "model")))

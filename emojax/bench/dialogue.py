@@ -88,7 +88,7 @@ def _host_step(run, env, profiles):
         turns, truncated = np.zeros(tokens.shape[0], np.int32), np.zeros((tokens.shape[0], env.max_turns), bool)
         for t in range(env.max_turns):
             key_policy, key_env = jax.random.split(jax.random.fold_in(key_talk, t))
-            out = sample(state.params, key_policy, tokens, mask)
+            out = sample(run.policy_params(state), key_policy, tokens, mask)
             reply = jnp.where(out.completion_mask, out.tokens[:, -n:], env.pad_token)
             live = jnp.asarray(~done)
             reply = jnp.where(live[:, None], reply, env.pad_token)
@@ -145,11 +145,11 @@ def run_dialogue(quick: bool = False, calls: int = 5, seeds: int = 16, log=print
         holder["h"] = jax.block_until_ready(host(holder["h"]))
 
     log("[bench] compiled conversations (the rollout alone)")
-    rollout_compiled = timed(lambda: jax.block_until_ready(compiled_rollout(fixed.params, fixed.key)), calls)
+    rollout_compiled = timed(lambda: jax.block_until_ready(compiled_rollout(run.policy_params(fixed), fixed.key)), calls)
     log("[bench] host-stepped conversations (the rollout alone)")
     rollout_host = timed(lambda: jax.block_until_ready(host_rollout(fixed)), calls)
     log("[bench] the update alone (the same in both steps)")
-    batch = compiled_rollout(fixed.params, fixed.key)[0]
+    batch = compiled_rollout(run.policy_params(fixed), fixed.key)[0]
     update = jax.jit(run.update, compiler_options=_options())  # as both steps compile it
     update_alone = timed(lambda: jax.block_until_ready(update(fixed.params, fixed.opt_state, fixed.ref_params, batch,
                                                               fixed.critic)),

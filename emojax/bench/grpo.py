@@ -170,6 +170,7 @@ def bench_emojax(
 
     # The two halves, each K times in one program (the learner's own functions).
     params, opt_state, ref = box["state"].params, box["state"].opt_state, box["state"].ref_params
+    whole = run.policy_params(box["state"])  # what the rollout samples from (LoRA: adapters on the base)
     key = box["state"].key
 
     def rollouts(params, key):
@@ -188,7 +189,7 @@ def bench_emojax(
 
     rollout_fn = jax.jit(per_seed(lambda p, key: rollouts(p, key)), **jit_kw)
     update_fn = jax.jit(per_seed(lambda p, o, r, b: updates(p, o, r, b)), **jit_kw)
-    sample_times, sample_first = timing.time_calls(lambda: box.update(batches=jax.block_until_ready(rollout_fn(params, key))),
+    sample_times, sample_first = timing.time_calls(lambda: box.update(batches=jax.block_until_ready(rollout_fn(whole, key))),
                                              calls, cpu=cpu["sample"])
     batches = box["batches"]
     update_times, update_first = timing.time_calls(

@@ -29,7 +29,7 @@ from flax import nnx
 
 from emojax import config as config_lib
 from emojax.hf import hf_config, safetensors_io
-from emojax.rl import policy
+from emojax.rl import lora, policy
 
 __all__ = ["HFModel", "load", "save"]
 
@@ -135,7 +135,9 @@ def load(path: str, dtype: str = "float32") -> HFModel:
 
 
 def from_policy(pcfg: policy.PolicyConfig, state: nnx.State, like: dict | None = None) -> HFModel:
-    """An :class:`HFModel` of a policy trained here (to :func:`save` it as a checkpoint)."""
+    """An :class:`HFModel` of a policy trained here (to :func:`save` it as a checkpoint); a
+    LoRA policy's adapters are merged into its kernels first (:func:`emojax.rl.lora.merge`)."""
+    pcfg, state = lora.merge(pcfg, state)
     graphdef = nnx.graphdef(nnx.eval_shape(lambda: policy.Policy(pcfg, rngs=nnx.Rngs(0))))
     return HFModel(pcfg, graphdef, state, hf_config.hf_config(pcfg, like), {})
 

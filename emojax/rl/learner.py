@@ -11,11 +11,13 @@ Keys. The state holds the run's key; step ``t`` uses ``fold_in(key, t)``. So a r
 restored from a checkpoint at step ``t`` continues bit for bit, and a rollback changes
 the future only by changing the key.
 
-Sharding. With a ``mesh`` (one axis, ``"data"``), the state is replicated and every
-``[B, ...]`` array of the rollout is constrained to ``P("data")``: prompts, completions
-and the loss are split over devices, and XLA adds the gradient all-reduce. The same code
-runs over several processes (:func:`jax.distributed.initialize`) with a mesh over all
-their devices.
+Sharding. With a ``mesh`` (axes among ``data``, ``fsdp``, ``tensor``), every ``[B, ...]``
+array of the rollout is split by rows over ``data`` and ``fsdp``, and the state is placed
+by :mod:`emojax.rl.sharding`'s rules: replicated on a data-only mesh; weights and their
+optimizer moments split over ``fsdp`` (their model dimension) and ``tensor`` (heads and
+MLP columns) otherwise. XLA adds the collectives, so the step is the single-device code.
+The same code runs over several processes (:func:`jax.distributed.initialize`) with a mesh
+over all their devices.
 
 Example::
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -45,7 +48,7 @@ from jax.sharding import NamedSharding, SingleDeviceSharding
 from jax.sharding import PartitionSpec as P
 
 from emojax import config
-from emojax.rl import algorithms, multiturn, policy, rewards, sampler
+from emojax.rl import algorithms, lora, multiturn, policy, rewards, sampler, sharding
 from emojax.rl.config import GRPOConfig
 from emojax.rl.environments import Environment
 from emojax.rl.rollout import make_rollout
@@ -59,10 +62,13 @@ class TrainState(NamedTuple):
     """Everything a run needs to continue exactly; a pytree Orbax saves as is.
 
     Attributes:
-      params: the policy's parameters (``nnx.State``).
+      params: the policy's parameters (``nnx.State``); with LoRA (``policy.lora_rank > 0``),
+        its adapters only (:mod:`emojax.rl.lora`; :meth:`Learner.policy_params` gives the whole).
       opt_state: optax state (its step count drives the learning-rate schedule).
       critic: what the algorithm trains beside the policy (PPO's value head), or None.
-      ref_params: the frozen initial policy when ``beta > 0``, else None.
+      ref_params: the frozen initial policy when ``beta > 0``, else None; with LoRA, the
+        frozen base weights always (the reference is the base with its adapters off, so no
+        copy is kept).
       key: raw ``uint32`` key data of the run; step ``t`` uses ``fold_in(key, t)``.
       step: rollout steps done.
       num_tokens: prompt and completion tokens generated so far (TRL's ``num_tokens``;
@@ -95,8 +101,8 @@ class Learner(NamedTuple):
       step: the pure, unjitted ``step(state) -> (state, metrics)``.
       run_chunk: ``run_chunk(state) -> (state, metrics [K])``, ``checkpoint_every``
         steps in one ``lax.scan``; the input state's buffers are donated. States and
-        metrics sit on one explicit placement (the first local device, or replicated
-        over the mesh), whatever placement the input had.
+        metrics sit on one explicit placement (the first local device, or the mesh's
+        rules, metrics replicated), whatever placement the input had.
       run_chunk_seeds: the same over a leading seed axis, by ``seed_strategy``;
         metrics ``[S, K]``.
       traces: how many times each of ``run_chunk``/``run_chunk_seeds`` was traced (the
@@ -124,6 +130,11 @@ class Learner(NamedTuple):
     traces: collections.Counter
     rollout: Callable[..., Any] | None = None
     update: Callable[..., Any] | None = None
+
+    def policy_params(self, state: TrainState) -> nnx.State:
+        """The whole policy's state of ``state`` (the adapters on their base with LoRA), as
+        :func:`emojax.rl.policy.apply` and the sampler take it; works on a seed axis too."""
+        return lora.combine(self.policy_config, state.params, state.ref_params)
 
 
 # XLA:CPU's default on this stack (jax 0.10) hands dots and some element-wise and reduce
@@ -182,7 +193,8 @@ def make_train(
         conversations are the rollouts (:mod:`emojax.rl.rollout_conversation`).
       reward_fn: ``obs -> (total [B], components)``; default
         :func:`emojax.rl.rewards.make_reward` of ``cfg.reward`` and the task's default.
-      mesh: a one-axis ``("data",)`` mesh to split the batch over; None: one device.
+      mesh: a mesh whose axes are among ``("data", "fsdp", "tensor")``
+        (:mod:`emojax.rl.sharding`); None: one device.
       compiler_options: XLA options for every compiled function (default on CPU:
         :data:`CPU_COMPILER_OPTIONS`; options given replace them), e.g.
         ``{"xla_backend_optimization_level": 0}``, which halves XLA:CPU's compile time
@@ -190,7 +202,8 @@ def make_train(
       profiles: an environment's training profiles ``[n]`` (default: 500 from
         ``fold_in(key(0), 0)``, RLVER's count; held-out ones come from ``fold_in(key, 1)``).
       initial_params: the policy every seed starts from (e.g. pre-trained,
-        :mod:`emojax.rl.sft`); default: a fresh initialisation per seed.
+        :mod:`emojax.rl.sft`, or a loaded checkpoint; without adapters: a LoRA run puts
+        fresh ones on it, per seed); default: a fresh initialisation per seed.
     """
     pcfg = policy_config(cfg, task)
     n_new = cfg.max_new_tokens or int(task.max_new_tokens)
@@ -204,24 +217,25 @@ def make_train(
         reward_fn = rewards.make_reward(cfg.reward, default=tuple(task.reward), max_length=n_new,
                                         group_size=cfg.group_size, task=task)
     graphdef = nnx.graphdef(nnx.eval_shape(lambda: policy.Policy(pcfg, rngs=nnx.Rngs(0))))
-    if initial_params is not None:
-        like = jax.eval_shape(lambda k: policy.init(pcfg, k)[1], jax.random.key(0))
+    if initial_params is not None:  # the base: a LoRA run puts fresh adapters on it
+        like = jax.eval_shape(lambda k: policy.init(lora.base_config(pcfg), k)[1], jax.random.key(0))
         shapes = lambda tree: jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), tree)  # noqa: E731
         if jax.tree.structure(like) != jax.tree.structure(initial_params) or shapes(like) != shapes(initial_params):
             raise ValueError("make_train: initial_params are not parameters of this run's policy "
-                             f"({config.to_dict(pcfg)})")  # fmt: skip
+                             f"({config.to_dict(pcfg)}; with LoRA, of its base, without adapters)")  # fmt: skip
     tx = make_optimizer(cfg)
     algorithm = algorithms.make_algorithm(cfg.algorithm)
     # Every state lives on one explicit placement, so that a state from init, from a chunk
     # or from a checkpoint (Orbax commits what it restores) all hit the same executable.
-    constrain, placement = lambda tree: tree, SingleDeviceSharding(jax.local_devices()[0])
+    constrain = lambda tree: tree  # noqa: E731
     if mesh is not None:
-        if mesh.axis_names != ("data",):
-            raise ValueError(f"mesh must have the one axis ('data',), got {mesh.axis_names}")
+        sharding.check_mesh(mesh)
+        split = math.prod(mesh.shape[a] for a in sharding.batch_axes(mesh))
         for rows in (cfg.sampled_prompts * cfg.group_size, cfg.batch_size // cfg.micro_batches):
-            if rows % mesh.size:
-                raise ValueError(f"{rows} rows (batch or micro-batch) do not split over {mesh.size} devices")
-        data, placement = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
+            if rows % split:
+                raise ValueError(f"{rows} rows (batch or micro-batch) do not split over {split} devices "
+                                 f"(the mesh's {sharding.batch_axes(mesh)} axes)")  # fmt: skip
+        data = sharding.batch_sharding(mesh)
         constrain = lambda tree: jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, data), tree)  # noqa: E731
     if isinstance(task, Environment):
         if profiles is None:
@@ -237,15 +251,21 @@ def make_train(
 
     def init(key: jax.Array) -> TrainState:
         key_params, key_run = jax.random.split(raw_key(key))
-        params = policy.init(pcfg, key_params)[1] if initial_params is None else jax.tree.map(jnp.array, initial_params)
+        if initial_params is None:
+            params = policy.init(pcfg, key_params)[1]
+        else:
+            params = jax.tree.map(jnp.array, initial_params)
+            params = lora.attach(pcfg, params, key_params) if pcfg.lora_rank else params
+        params, ref = lora.split(pcfg, params)
         zero = jnp.zeros((), jnp.int32)
-        # A copy, so that params and the reference are distinct buffers (donation).
-        ref = jax.tree.map(jnp.copy, params) if cfg.beta > 0 else None
+        if ref is None and cfg.beta > 0:
+            ref = jax.tree.map(jnp.copy, params)  # a copy: params and the reference are distinct buffers (donation)
         opt_state, critic = algorithm.init(tx, pcfg, params)
         return TrainState(params, opt_state, critic, ref, key_run, zero, zero, zero, zero, zero)
 
     def step(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
-        batch, metrics, samples = rollout(state.params, jax.random.fold_in(state.key, state.step))
+        batch, metrics, samples = rollout(lora.combine(pcfg, state.params, state.ref_params),
+                                          jax.random.fold_in(state.key, state.step))  # fmt: skip
         params, opt_state, update_metrics, skipped, critic = update(state.params, state.opt_state, state.ref_params,
                                                                     batch, state.critic)  # fmt: skip
         bad_streak = jnp.where(skipped > 0, state.bad_streak + 1, 0)
@@ -274,11 +294,21 @@ def make_train(
 
     if compiler_options is None and jax.local_devices()[0].platform == "cpu":
         compiler_options = dict(CPU_COMPILER_OPTIONS)
-    init_kw = {"out_shardings": placement, "compiler_options": compiler_options}
-    jit = {"in_shardings": placement, "donate_argnums": 0, **init_kw}
+    if mesh is None:
+        one = SingleDeviceSharding(jax.local_devices()[0])
+        placed = placed_seeds = metrics_placed = one
+    else:  # by the partition rules of emojax.rl.sharding (all replicated on a data-only mesh)
+        abstract = jax.eval_shape(init, jax.ShapeDtypeStruct((2,), jnp.uint32))
+        placed, placed_seeds = sharding.shardings(mesh, abstract), sharding.shardings(mesh, abstract, seed_axis=True)
+        metrics_placed = NamedSharding(mesh, P())
+    kw = {"compiler_options": compiler_options}
+    chunk_kw = {"donate_argnums": 0, **kw}
     return Learner(
         config=cfg, task=task, policy_config=pcfg, graphdef=graphdef, sampler_config=scfg, reward_fn=reward_fn,
-        mesh=mesh, init=jax.jit(init, **init_kw), init_seeds=jax.jit(jax.vmap(init), **init_kw), step=step,
-        run_chunk=jax.jit(run_chunk, **jit), run_chunk_seeds=jax.jit(run_chunk_seeds, **jit), traces=traces,
-        rollout=rollout, update=update,
+        mesh=mesh, init=jax.jit(init, out_shardings=placed, **kw),
+        init_seeds=jax.jit(jax.vmap(init), out_shardings=placed_seeds, **kw), step=step,
+        run_chunk=jax.jit(run_chunk, in_shardings=(placed,), out_shardings=(placed, metrics_placed), **chunk_kw),
+        run_chunk_seeds=jax.jit(run_chunk_seeds, in_shardings=(placed_seeds,),
+                                out_shardings=(placed_seeds, metrics_placed), **chunk_kw),
+        traces=traces, rollout=rollout, update=update,
     )  # fmt: skip

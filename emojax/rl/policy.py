@@ -96,6 +96,17 @@ class PolicyConfig:
     # The dtype activations and matmuls run in. Parameters stay float32 (the master weights
     # the optimiser updates) and are cast on use; logits, log-probs and the loss are float32.
     dtype: str = "float32"
+    # LoRA (Hu et al. 2021): rank-``lora_rank`` adapters beside the projections named in
+    # ``lora_targets``, their product scaled by ``lora_alpha / lora_rank`` (PEFT's ``r``,
+    # ``lora_alpha``, ``target_modules``); 0: none. See :class:`LoRALinear`, :mod:`emojax.rl.lora`.
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    # Whole tensors trained beside the adapters (PEFT's ``modules_to_save``): any of
+    # "norms" (the RMSNorm scales), "embeddings" (the input embedding and an untied output
+    # head), "biases". A base with frozen random embeddings cannot learn a new vocabulary's
+    # use (docs/lora.md); a pre-trained one has already.
+    lora_train: tuple[str, ...] = ()
 
     def __post_init__(self):
         for name in ("vocab_size", "d_model", "num_layers", "num_heads", "num_kv_heads", "mlp_dim"):
@@ -114,6 +125,11 @@ class PolicyConfig:
                        "() or (factor, low_freq_factor, high_freq_factor, original_max_position_embeddings), all > 0, "
                        "high > low")  # fmt: skip
         config.require(self, "dtype", lambda v: v in DTYPES, f"one of {DTYPES}")
+        config.int_at_least(self, 0, "lora_rank", note="0: no adapters")
+        config.positive(self, "lora_alpha")
+        config.require(self, "lora_targets", lambda v: len(v) > 0 and set(v) <= set(PROJECTIONS),
+                       f"a non-empty subset of {PROJECTIONS}")  # fmt: skip
+        config.require(self, "lora_train", lambda v: set(v) <= set(LORA_TRAIN), f"a subset of {LORA_TRAIN}")
 
     @property
     def compute_dtype(self):
@@ -125,6 +141,8 @@ class PolicyConfig:
 
 
 DTYPES = ("float32", "bfloat16")
+LORA_TRAIN = ("norms", "embeddings", "biases")
+PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 PRESETS: dict[str, PolicyConfig] = {
     # What tests run: GQA (2 query heads per key/value head) and untied output embeddings.
@@ -214,11 +232,37 @@ def _dot_general(lhs, rhs, dimension_numbers, precision=None, **kwargs):
     return jax.lax.dot_general(lhs, rhs, dimension_numbers, precision=precision, **kwargs)
 
 
-def _dense(cfg: PolicyConfig, rngs: nnx.Rngs):
-    """``nnx.Linear`` with HF's initialiser and :func:`_dot_general`."""
+class LoRALinear(nnx.Linear):
+    """``nnx.Linear`` plus a low-rank update: ``y = x W + b + scale (x A) B``.
+
+    Why apart from the kernel: only ``lora_a`` [in, r] and ``lora_b`` [r, out] train
+    (:class:`nnx.LoRAParam`, split from the frozen ``nnx.Param`` by type), and a forward
+    with the adapters never forms ``W + scale A B``, so the base weights exist once. The
+    kernel and bias keep ``nnx.Linear``'s names, so the Hugging Face map is unchanged. ``A``
+    starts uniform in +-1/sqrt(in) (PEFT's Kaiming-uniform) and ``B`` at zero, so a fresh
+    adapter leaves the base's outputs exactly as they were.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, rank: int, scale: float, rngs: nnx.Rngs, **kwargs):
+        super().__init__(in_features, out_features, rngs=rngs, **kwargs)
+        bound = 1.0 / math.sqrt(in_features)
+        self.lora_a = nnx.LoRAParam(jax.random.uniform(rngs.params(), (in_features, rank), jnp.float32, -bound, bound))
+        self.lora_b = nnx.LoRAParam(jnp.zeros((rank, out_features), jnp.float32))
+        self.lora_scale = scale
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        a, b = self.lora_a[...].astype(x.dtype), self.lora_b[...].astype(x.dtype)
+        return super().__call__(x) + (self.lora_scale * ((x @ a) @ b)).astype(x.dtype)
+
+
+def _dense(cfg: PolicyConfig, rngs: nnx.Rngs, name: str | None = None):
+    """``nnx.Linear`` with HF's initialiser and :func:`_dot_general`; a :class:`LoRALinear`
+    for a projection ``name`` among ``cfg.lora_targets`` when ``cfg.lora_rank > 0``."""
     init = nnx.initializers.normal(cfg.init_std)
-    return functools.partial(nnx.Linear, kernel_init=init, dot_general=_dot_general, dtype=cfg.compute_dtype,
-                             rngs=rngs)
+    kw = dict(kernel_init=init, dot_general=_dot_general, dtype=cfg.compute_dtype, rngs=rngs)
+    if cfg.lora_rank and name in cfg.lora_targets:
+        return functools.partial(LoRALinear, rank=cfg.lora_rank, scale=cfg.lora_alpha / cfg.lora_rank, **kw)
+    return functools.partial(nnx.Linear, **kw)
 
 
 def _rotary(x: jax.Array, sin: jax.Array, cos: jax.Array) -> jax.Array:
@@ -230,13 +274,13 @@ def _rotary(x: jax.Array, sin: jax.Array, cos: jax.Array) -> jax.Array:
 
 class Attention(nnx.Module):
     def __init__(self, cfg: PolicyConfig, *, rngs: nnx.Rngs):
-        dense = _dense(cfg, rngs)
+        dense = functools.partial(_dense, cfg, rngs)
         d, hd = cfg.d_model, cfg.head_size
         self.num_heads, self.num_kv_heads, self.head_dim = cfg.num_heads, cfg.num_kv_heads, hd
-        self.q_proj = dense(d, cfg.num_heads * hd, use_bias=cfg.qkv_bias)
-        self.k_proj = dense(d, cfg.num_kv_heads * hd, use_bias=cfg.qkv_bias)
-        self.v_proj = dense(d, cfg.num_kv_heads * hd, use_bias=cfg.qkv_bias)
-        self.o_proj = dense(cfg.num_heads * hd, d, use_bias=False)
+        self.q_proj = dense("q_proj")(d, cfg.num_heads * hd, use_bias=cfg.qkv_bias)
+        self.k_proj = dense("k_proj")(d, cfg.num_kv_heads * hd, use_bias=cfg.qkv_bias)
+        self.v_proj = dense("v_proj")(d, cfg.num_kv_heads * hd, use_bias=cfg.qkv_bias)
+        self.o_proj = dense("o_proj")(cfg.num_heads * hd, d, use_bias=False)
         norm = lambda: nnx.RMSNorm(hd, epsilon=cfg.rms_eps, dtype=cfg.compute_dtype, rngs=rngs)  # noqa: E731
         self.q_norm, self.k_norm = (norm(), norm()) if cfg.qk_norm else (None, None)
 
@@ -315,10 +359,10 @@ class MLP(nnx.Module):
     """SwiGLU: down(silu(gate(x)) * up(x))."""
 
     def __init__(self, cfg: PolicyConfig, *, rngs: nnx.Rngs):
-        dense = _dense(cfg, rngs)
-        self.gate_proj = dense(cfg.d_model, cfg.mlp_dim, use_bias=False)
-        self.up_proj = dense(cfg.d_model, cfg.mlp_dim, use_bias=False)
-        self.down_proj = dense(cfg.mlp_dim, cfg.d_model, use_bias=False)
+        dense = functools.partial(_dense, cfg, rngs)
+        self.gate_proj = dense("gate_proj")(cfg.d_model, cfg.mlp_dim, use_bias=False)
+        self.up_proj = dense("up_proj")(cfg.d_model, cfg.mlp_dim, use_bias=False)
+        self.down_proj = dense("down_proj")(cfg.mlp_dim, cfg.d_model, use_bias=False)
 
     def __call__(self, x):
         return self.down_proj(jax.nn.silu(self.gate_proj(x)) * self.up_proj(x))
@@ -483,16 +527,46 @@ def _abstract(cfg: PolicyConfig) -> Policy:
 def _init_state(cfg: PolicyConfig, key: jax.Array) -> nnx.State:
     model = _abstract(cfg)
     variables = list(nnx.to_flat_state(nnx.state(model)))
-    drawn = [var for path, var in variables if path[-1] not in ("scale", "bias")]
+    base = [(path, var) for path, var in variables if not isinstance(var, nnx.LoRAParam)]
+    drawn = [var for path, var in base if path[-1] not in ("scale", "bias")]
     normal = cfg.init_std * jax.random.normal(key, (sum(var.size for var in drawn),))
     offset = 0
-    for path, var in variables:
+    for path, var in base:
         if path[-1] in ("scale", "bias"):
             var.set_value(jnp.full(var.shape, 1.0 if path[-1] == "scale" else 0.0, var.dtype))
         else:
             var.set_value(normal[offset : offset + var.size].reshape(var.shape).astype(var.dtype))
             offset += var.size
+    # Adapters from their own draw, so that the base weights of a key are the same with
+    # LoRA on or off (a LoRA run and a full fine-tune start from one policy).
+    _init_adapters([(path, var) for path, var in variables if isinstance(var, nnx.LoRAParam)],
+                   jax.random.fold_in(key, 1))  # fmt: skip
     return nnx.state(model)
+
+
+def _init_adapters(adapters: list, key: jax.Array) -> None:
+    """Set :class:`LoRALinear`'s adapters in place: ``A`` uniform in +-1/sqrt(in) (one draw
+    for all of them), ``B`` zero."""
+    a = [var for path, var in adapters if path[-1] == "lora_a"]
+    uniform = jax.random.uniform(key, (sum(var.size for var in a),), jnp.float32, -1.0, 1.0)
+    offset = 0
+    for path, var in adapters:
+        if path[-1] == "lora_b":
+            var.set_value(jnp.zeros(var.shape, var.dtype))
+        else:
+            piece = uniform[offset : offset + var.size].reshape(var.shape) / math.sqrt(var.shape[0])
+            var.set_value(piece.astype(var.dtype))
+            offset += var.size
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def init_adapters(cfg: PolicyConfig, key: jax.Array) -> nnx.State:
+    """Fresh adapters (the :class:`nnx.LoRAParam` part of a policy of ``cfg``), to put beside
+    base weights from elsewhere (a checkpoint, a pre-trained policy)."""
+    model = _abstract(cfg)
+    adapters = list(nnx.to_flat_state(nnx.state(model, nnx.LoRAParam)))
+    _init_adapters(adapters, jax.random.fold_in(key, 1))
+    return nnx.state(model, nnx.LoRAParam)
 
 
 def apply(graphdef: nnx.GraphDef, state: nnx.State, tokens, positions, mask, cache: KVCache | None = None):

@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from emojax.rl import losses, policy, sampler
+from emojax.rl import lora, losses, policy, sampler
 from emojax.rl.config import GRPOConfig
 from emojax.rl.rollout import Batch
 from emojax.rl.update import loss_kwargs, optimizer_steps, shared_rows, split_micro_batches
@@ -151,16 +151,17 @@ def make_update(
     budget = num_completion if max_completion_length is None else max_completion_length
     shared = shared_rows(cfg)
     kwargs = loss_kwargs(cfg, budget)
+    pcfg = cfg.policy  # its LoRA fields
 
     def forward(params, tokens, mask, shared_prompt, entropy=False):
         return sampler.token_logprobs(graphdef, params, tokens, mask, temperature, num_completion=num_completion,
                                       with_entropy=entropy, with_hidden=True, shared_prompt=shared_prompt)
 
-    def micro_loss(trainable, mb, normalizers, coef):
+    def micro_loss(trainable, mb, normalizers, coef, frozen):
         params, critic = trainable
         normalizer, value_count = normalizers
         batch, old_logp, ref_logp, adv, returns, old_values, scored = mb
-        logp, entropy, hidden = forward(params, batch.tokens, batch.mask, shared, entropy=True)
+        logp, entropy, hidden = forward(lora.combine(pcfg, params, frozen), batch.tokens, batch.mask, shared, entropy=True)
         if cfg.entropy_coef == 0:
             entropy = jax.lax.stop_gradient(entropy)  # a metric only
         policy_part, metrics = losses.policy_loss(
@@ -187,20 +188,22 @@ def make_update(
         valid = jnp.isfinite(batch.rewards)
         scored = losses.loss_mask(batch.completion_mask, mask_truncated) * valid[:, None]
         whole = cfg.group_size if cfg.share_prompt else 1
-        old_logp, hidden = jax.lax.stop_gradient(forward(params, batch.tokens, batch.mask, whole))
+        old_logp, hidden = jax.lax.stop_gradient(forward(lora.combine(pcfg, params, ref_params), batch.tokens,
+                                                         batch.mask, whole))  # fmt: skip
         old_values = value(critic, hidden)
         old_logp = None if cfg.mu == 1 else old_logp
         ref_logp = None
         if cfg.beta > 0:
             ref_logp = jax.lax.stop_gradient(
-                sampler.token_logprobs(graphdef, ref_params, batch.tokens, batch.mask, temperature,
+                sampler.token_logprobs(graphdef, lora.reference(pcfg, params, ref_params), batch.tokens, batch.mask, temperature,
                                        num_completion=num_completion, shared_prompt=whole))  # fmt: skip
         rewards = jnp.where(valid, batch.rewards, 0.0)
         raw, returns = gae(terminal_rewards(rewards, scored), old_values, scored, cfg.gamma, cfg.lam)
         adv = whiten(raw, scored)
         micro = split_micro_batches((batch, old_logp, ref_logp, adv, returns, old_values, scored), cfg.micro_batches)
         count = jnp.maximum(jnp.sum(scored), 1.0)
-        (params, critic), opt_state, metrics, skipped = steps((params, critic), opt_state, micro, (normalizer, count))
+        trainable = (params, critic)
+        (params, critic), opt_state, metrics, skipped = steps(trainable, opt_state, micro, (normalizer, count), ref_params)
         metrics.update({
             "value/mean": jnp.sum(old_values * scored) / count,
             "returns/mean": jnp.sum(returns * scored) / count,

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from emojax.rl import losses, sampler
+from emojax.rl import lora, losses, sampler
 from emojax.rl.config import GRPOConfig
 from emojax.rl.rollout import Batch
 
@@ -113,33 +113,34 @@ def _combine(metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
 
 
 def optimizer_steps(cfg: GRPOConfig, tx: optax.GradientTransformation, micro_loss: Callable[..., Any]):
-    """``steps(trainable, opt_state, micro, normalizer) -> (trainable, opt_state, metrics,
-    skipped)``: ``cfg.mu`` optimizer steps, each on the gradient summed over the
-    micro-batches ``micro`` (leading axis ``micro_batches``); the machinery every
+    """``steps(trainable, opt_state, micro, normalizer, frozen=None) -> (trainable,
+    opt_state, metrics, skipped)``: ``cfg.mu`` optimizer steps, each on the gradient summed
+    over the micro-batches ``micro`` (leading axis ``micro_batches``); the machinery every
     algorithm's update shares.
 
-    ``micro_loss(trainable, micro_batch, normalizer, entropy_coef) -> (loss, metrics)``;
-    ``trainable`` is any pytree the optimizer was initialised on (GRPO: the policy's
-    parameters; PPO: those and the value head). A step whose loss or gradient norm is not
+    ``micro_loss(trainable, micro_batch, normalizer, entropy_coef, frozen) -> (loss,
+    metrics)``; ``trainable`` is any pytree the optimizer was initialised on (GRPO: the
+    policy's parameters, or its LoRA adapters; PPO: those and the value head); ``frozen``
+    (the LoRA base, :mod:`emojax.rl.lora`) is read, never differentiated. A step whose loss or gradient norm is not
     finite leaves ``trainable`` and the optimizer state as they were and counts in
     ``skipped``. Metrics are means over the ``mu`` steps (:func:`_combine` within one).
     """
     grad_fn = jax.grad(micro_loss, has_aux=True)
     entropy_coef = entropy_schedule(cfg)
 
-    def gradients(trainable, micro, normalizer, coef):
+    def gradients(trainable, micro, normalizer, coef, frozen):
         def body(acc, mb):
-            grads, metrics = grad_fn(trainable, mb, normalizer, coef)
+            grads, metrics = grad_fn(trainable, mb, normalizer, coef, frozen)
             return jax.tree.map(jnp.add, acc, grads), metrics
 
         zeros = jax.tree.map(jnp.zeros_like, trainable)
         grads, metrics = jax.lax.scan(body, zeros, micro)
         return grads, _combine(metrics)
 
-    def one_update(carry, _, micro, normalizer):
+    def one_update(carry, _, micro, normalizer, frozen):
         trainable, opt_state = carry
         coef = entropy_coef(_update_count(opt_state)) if cfg.entropy_schedule != "constant" else cfg.entropy_coef
-        grads, metrics = gradients(trainable, micro, normalizer, coef)
+        grads, metrics = gradients(trainable, micro, normalizer, coef, frozen)
         grad_norm = optax.tree.norm(grads)
         ok = jnp.isfinite(metrics["loss"]) & jnp.isfinite(grad_norm)
         updates, new_opt_state = tx.update(grads, opt_state, trainable)
@@ -148,8 +149,8 @@ def optimizer_steps(cfg: GRPOConfig, tx: optax.GradientTransformation, micro_los
         carry = (keep(new_trainable, trainable), keep(new_opt_state, opt_state))
         return carry, ({**metrics, "grad_norm": grad_norm, "entropy_coef": jnp.asarray(coef, jnp.float32)}, ~ok)
 
-    def steps(trainable, opt_state, micro, normalizer):
-        body = lambda c, x: one_update(c, x, micro, normalizer)  # noqa: E731
+    def steps(trainable, opt_state, micro, normalizer, frozen=None):
+        body = lambda c, x: one_update(c, x, micro, normalizer, frozen)  # noqa: E731
         (trainable, opt_state), (metrics, bad) = jax.lax.scan(body, (trainable, opt_state), None, length=cfg.mu)
         metrics = {name: jnp.mean(v) for name, v in metrics.items()}
         return trainable, opt_state, metrics, jnp.sum(bad, dtype=jnp.int32)
@@ -178,7 +179,9 @@ def make_update(
     """GRPO's ``update(params, opt_state, ref_params, batch, critic=None) -> (params,
     opt_state, metrics, skipped, critic)``, pure and jittable; ``skipped`` counts the
     non-finite updates (0..mu); ``critic`` (None: GRPO has none) passes through, so every
-    registered algorithm (:mod:`emojax.rl.algorithms`) has one signature.
+    registered algorithm (:mod:`emojax.rl.algorithms`) has one signature. With LoRA
+    (``cfg.policy.lora_rank > 0``) ``params`` are the adapters and ``ref_params`` the frozen
+    base they sit on (:mod:`emojax.rl.lora`); otherwise the policy and its frozen copy.
 
     ``num_completion`` is the width of the batch's completion part; ``max_completion_length``
     (default the same) the policy's token budget in it, ``dr_grpo``'s constant. They differ
@@ -193,6 +196,7 @@ def make_update(
     temperature = cfg.temperature
     budget = num_completion if max_completion_length is None else max_completion_length
     shared = shared_rows(cfg)
+    pcfg = cfg.policy  # its LoRA fields (the vocabulary may be the task's)
 
     def logprobs(params, tokens, mask, entropy=False, shared_prompt=1):
         return sampler.token_logprobs(graphdef, params, tokens, mask, temperature, num_completion=num_completion,
@@ -200,9 +204,9 @@ def make_update(
 
     kwargs = loss_kwargs(cfg, budget)
 
-    def micro_loss(params, mb, normalizer, coef):
+    def micro_loss(params, mb, normalizer, coef, frozen):
         batch, old_logp, ref_logp = mb
-        logp, entropy = logprobs(params, batch.tokens, batch.mask, entropy=True, shared_prompt=shared)
+        logp, entropy = logprobs(lora.combine(pcfg, params, frozen), batch.tokens, batch.mask, entropy=True, shared_prompt=shared)
         if cfg.entropy_coef == 0:
             entropy = jax.lax.stop_gradient(entropy)  # a metric only
         loss, metrics = losses.policy_loss(
@@ -219,12 +223,13 @@ def make_update(
                                             max_completion_length=budget, mask_truncated=mask_truncated)
         whole = cfg.group_size if cfg.share_prompt else 1  # the whole batch keeps its groups
         old_logp = None if cfg.mu == 1 else jax.lax.stop_gradient(
-            logprobs(params, batch.tokens, batch.mask, shared_prompt=whole))
+            logprobs(lora.combine(pcfg, params, ref_params), batch.tokens, batch.mask, shared_prompt=whole))
         ref_logp = None
         if cfg.beta > 0:
-            ref_logp = jax.lax.stop_gradient(logprobs(ref_params, batch.tokens, batch.mask, shared_prompt=whole))
+            ref_logp = jax.lax.stop_gradient(logprobs(lora.reference(pcfg, params, ref_params), batch.tokens,
+                                                      batch.mask, shared_prompt=whole))  # fmt: skip
         micro = split_micro_batches((batch, old_logp, ref_logp), cfg.micro_batches)
-        params, opt_state, metrics, skipped = steps(params, opt_state, micro, normalizer)
+        params, opt_state, metrics, skipped = steps(params, opt_state, micro, normalizer, ref_params)
         return params, opt_state, metrics, skipped, critic
 
     return update

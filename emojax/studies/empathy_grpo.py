@@ -55,9 +55,10 @@ def evaluator(run: learner_lib.Learner, env: Environment, held_out: jax.Array, r
     return evaluate
 
 
-def _stacked_params(state: learner_lib.TrainState, num_seeds: int):
-    """The state's parameters with a leading seed axis (one seed's state has none)."""
-    return state.params if num_seeds > 1 else jax.tree.map(lambda x: x[None], state.params)
+def _stacked_params(run: learner_lib.Learner, state: learner_lib.TrainState, num_seeds: int):
+    """The state's policy parameters with a leading seed axis (one seed's state has none)."""
+    params = run.policy_params(state)
+    return params if num_seeds > 1 else jax.tree.map(lambda x: x[None], params)
 
 
 def _read(path: str) -> dict:
@@ -91,7 +92,7 @@ def train_row(name: str, run: learner_lib.Learner, evaluate: Callable, workdir: 
         if step in curve["steps"]:
             return {}
         with progress.phase(f"{name}: held-out evaluation at step {step}"):
-            figures = evaluate(_stacked_params(state, cfg.num_seeds))
+            figures = evaluate(_stacked_params(run, state, cfg.num_seeds))
         curve["steps"].append(step)
         for fig, values in figures.items():
             curve["figures"][fig].append([float(v) for v in values])

@@ -47,7 +47,7 @@ import numpy as np
 from emojax import config as config_lib
 from emojax import tracking
 from emojax.rl import learner as learner_lib
-from emojax.rl import loop, tasks
+from emojax.rl import loop, sharding, tasks
 from emojax.rl import policy as policy_lib
 from emojax.rl.config import PRESETS as GRPO_PRESETS
 from emojax.rl.config import GRPOConfig
@@ -131,6 +131,9 @@ class Config:
       devices: split each step's batch over the first ``devices`` devices (a one-axis
         ``("data",)`` mesh, :func:`data_mesh`); on a CPU, the cores become devices with
         ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` set before Python starts.
+      fsdp, tensor: of those devices, split the weights and optimizer moments over ``fsdp``
+        (and the batch too) and the heads and MLP columns over ``tensor``
+        (:mod:`emojax.rl.sharding`); 1 and 1: plain data parallelism.
     """
 
     task: str = "reverse"
@@ -138,11 +141,15 @@ class Config:
     need_reply: TaskSetup = dataclasses.field(default_factory=lambda: _setup("need_reply", "default"))
     bound_prompts: int = 2048
     devices: int = 1
+    fsdp: int = 1
+    tensor: int = 1
 
     def __post_init__(self):
         config_lib.require(self, "task", lambda v: v in TASKS, f"one of {TASKS}")
         config_lib.require(self, "bound_prompts", lambda v: v >= 2, ">= 2")
-        config_lib.require(self, "devices", lambda v: v >= 1, ">= 1")
+        config_lib.int_at_least(self, 1, "devices", "fsdp", "tensor")
+        config_lib.require(self, "devices", lambda v: v % (self.fsdp * self.tensor) == 0,
+                           f"a multiple of fsdp * tensor = {self.fsdp * self.tensor}")  # fmt: skip
 
     @property
     def setup(self) -> TaskSetup:
@@ -164,17 +171,10 @@ PRESETS: dict[str, Config] = {
 }
 
 
-def data_mesh(devices: int) -> jax.sharding.Mesh | None:
-    """A one-axis ``("data",)`` mesh over the first ``devices`` devices, or None for one."""
-    if devices < 1:
-        raise ValueError(f"devices must be >= 1, got {devices}")
-    if devices == 1:
-        return None
-    if len(jax.devices()) < devices:
-        raise ValueError(f"devices={devices}: JAX sees {len(jax.devices())} ({jax.devices()}); on a CPU, start "
-                         f"with XLA_FLAGS=--xla_force_host_platform_device_count={devices}")
-    return jax.make_mesh((devices,), ("data",), axis_types=(jax.sharding.AxisType.Auto,),
-                         devices=jax.devices()[:devices])
+def data_mesh(devices: int, fsdp: int = 1, tensor: int = 1) -> jax.sharding.Mesh | None:
+    """The run's mesh (:func:`emojax.rl.sharding.make_mesh`): None for one device, a one-axis
+    ``("data",)`` mesh, or ``("data", "fsdp", "tensor")`` when ``fsdp`` or ``tensor`` > 1."""
+    return sharding.make_mesh(devices, fsdp, tensor)
 
 
 def _symbol(t: int) -> str:
@@ -278,7 +278,7 @@ def run(cfg: Config, workdir: str, *, compiler_options: Mapping[str, Any] | None
     """
     start = time.perf_counter()
     task_name, task_cfg, grpo = cfg.task, cfg.setup.task, cfg.setup.grpo
-    mesh = data_mesh(cfg.devices)
+    mesh = data_mesh(cfg.devices, cfg.fsdp, cfg.tensor)
     task = tasks.make_task(task_name, task_cfg)
     os.makedirs(workdir, exist_ok=True)
 

@@ -71,9 +71,20 @@ def schedule(cfg: TrainConfig, steps: int) -> optax.Schedule:
 def init(cfg: TrainConfig, head_name: str | None = None, steps: int | None = None, offsets=None) -> Built:
     model, head = build_model(cfg, head_name, offsets=offsets)
     tx = optax.adamw(schedule(cfg, steps or cfg.steps), weight_decay=cfg.weight_decay)
-    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    optimizer = nnx.Optimizer(model, tx, wrt=trainable(model))
     graphdef, state = nnx.split((model, optimizer))
     return Built(graphdef, state, head)
+
+
+def trainable(model: nnx.Module):
+    """What the optimizer updates: the architecture's ``trainable`` filter if it has one (a
+    frozen or LoRA encoder, :mod:`emojax.hf.estimator`), else every ``nnx.Param``; a rater
+    link's offsets always train."""
+    net = model.net if isinstance(model, link.Linked) else model
+    own = getattr(net, "trainable", None)
+    if own is None:
+        return nnx.Param
+    return nnx.Any(own, nnx.All(nnx.Param, nnx.Not(nnx.PathContains("net")))) if net is not model else own
 
 
 def make_step(built: Built, target: str, absent_prior: float = 0.0) -> Callable:
@@ -98,7 +109,7 @@ def make_step(built: Built, target: str, absent_prior: float = 0.0) -> Callable:
                 loss = loss + absent_prior * jnp.mean(head.value(raw) * category_mask)
             return loss
 
-        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        loss, grads = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, trainable(model)))(model)
         optimizer.update(model, grads)
         # The barrier keeps XLA from sharing ``g ** 2`` between this norm and Adam's second
         # moment: shared, it is written out as a gradient-sized buffer (45 MB of scratch per

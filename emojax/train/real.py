@@ -41,7 +41,7 @@ from emojax.train.config import ARCHITECTURE, TrainConfig
 from emojax.world import language
 
 
-_READS = {"embedding_heads": "embedding", "text_transformer": "tokens", "bag_of_words": "tokens"}
+_READS = {"embedding_heads": "embedding", "text_transformer": "tokens", "bag_of_words": "tokens", "hf_encoder": "tokens"}
 
 
 def resolve(cfg: TrainConfig, meta: dict) -> TrainConfig:
@@ -62,6 +62,8 @@ def resolve(cfg: TrainConfig, meta: dict) -> TrainConfig:
         sizes = {"input": "embedding", "embed_dim": int(meta["embed_dim"])}
     elif name == "text_transformer":
         sizes = {"vocab_size": int(meta["vocab_size"]), "max_len": int(meta["max_len"])}
+    elif name == "hf_encoder":  # the checkpoint's own ids: the dataset's shift comes off
+        sizes = {"vocab_size": int(meta["vocab_size"]), "token_id_offset": int(meta.get("token_id_offset", 0))}
     else:
         sizes = {"vocab_size": int(meta["vocab_size"])}
     mc = dict(cfg.model_config)
