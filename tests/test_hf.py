@@ -151,3 +151,15 @@ def test_safetensors_reader_refuses_what_it_cannot_read(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(struct.pack("<Q", 10**9) + raw[8:])
     with pytest.raises(ValueError, match="bad.safetensors: not a safetensors file"):
         safetensors_io.read_header(str(tmp_path / "bad.safetensors"))
+
+
+def test_every_bad_checkpoint_of_the_table_is_refused_naming_the_file(capsys):
+    """``python -m experiments.reference.hf_errors`` (the closing note's table): each case
+    fails, and its message names the folder or the file."""
+    from experiments.reference import hf_errors
+
+    rows = hf_errors.main()
+    assert len(rows) == len(hf_errors.CASES)
+    for name, message in rows:
+        assert "no error" not in message, name
+        assert "DIR/ckpt" in message or name == "a dtype asked for not supported", (name, message)
