@@ -97,13 +97,15 @@ def test_two_checkpoints_converse_and_gibberish_is_counted_not_fatal(checkpoint_
 
 def test_to_batch_lays_out_prompt_and_completion_with_the_templates_assistant_mask(checkpoint_dir):
     from emojax.hf import text_grpo
+    from emojax.rl.config import GRPOConfig
 
     tok = hf.load_tokenizer(checkpoint_dir)
     chats = [[{"role": "system", "content": "be kind"}, {"role": "user", "content": "i lost my keys"},
               {"role": "assistant", "content": "that is annoying"}, {"role": "user", "content": "yes"},
               {"role": "assistant", "content": "try the car"}],
              [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there, friend"}]]  # fmt: skip
-    batch = text_grpo.to_batch(tok, chats, np.array([0.5, 0.9]), 2, prompt_len=48, completion_len=60)
+    pairs = GRPOConfig(num_prompts=1, group_size=2)
+    batch = text_grpo.to_batch(tok, chats, np.array([0.5, 0.9]), pairs, prompt_len=48, completion_len=60)
     for i, chat in enumerate(chats):
         enc = tok.encode_chat(chat)
         ids, ours = np.array(enc["input_ids"]), np.array(enc["assistant_masks"], bool)
@@ -114,10 +116,25 @@ def test_to_batch_lays_out_prompt_and_completion_with_the_templates_assistant_ma
         np.testing.assert_array_equal(np.asarray(batch.completion_mask[i])[: len(ids) - first], ours[first:])
         assert np.asarray(batch.completion_mask[i]).sum() == ours.sum()  # the user's turns are not trained
     np.testing.assert_allclose(np.asarray(batch.advantages), [-0.7071, 0.7071], atol=1e-3)
-    short = text_grpo.to_batch(tok, chats, np.array([0.5, 0.9]), 2, prompt_len=48, completion_len=10)
+    short = text_grpo.to_batch(tok, chats, np.array([0.5, 0.9]), pairs, prompt_len=48, completion_len=10)
     assert np.asarray(short.truncated).tolist() == [True, True]
     with pytest.raises(ValueError, match="prompt_len=4"):
-        text_grpo.to_batch(tok, chats, np.array([0.5, 0.9]), 2, prompt_len=4, completion_len=40)
+        text_grpo.to_batch(tok, chats, np.array([0.5, 0.9]), pairs, prompt_len=4, completion_len=40)
+    # Two groups of two, group-major: advantages within each group, in row order; Dr. GRPO's
+    # unscaled advantages when the run asks for them.
+    four = text_grpo.to_batch(tok, chats * 2, np.array([0.1, 0.3, 0.8, 0.4]), GRPOConfig(num_prompts=2, group_size=2),
+                              prompt_len=48, completion_len=60)  # fmt: skip
+    adv = np.asarray(four.advantages)
+    assert adv[0] < 0 < adv[1] and adv[2] > 0 > adv[3]
+    raw = text_grpo.to_batch(tok, chats * 2, np.array([0.1, 0.3, 0.8, 0.4]),
+                             GRPOConfig(num_prompts=2, group_size=2, advantage_scale="none"), 48, 60)  # fmt: skip
+    np.testing.assert_allclose(np.asarray(raw.advantages), [-0.1, 0.1, 0.2, -0.2], atol=1e-6)
+    # A template without {% generation %} blocks (most released ones): the same mask, by prefixes.
+    bare = dataclasses.replace(tok, template=tok.template.replace("{% generation %}", "").replace(
+        "{% endgeneration %}", ""))  # fmt: skip
+    same = text_grpo.to_batch(bare, chats, np.array([0.5, 0.9]), pairs, prompt_len=48, completion_len=60)
+    np.testing.assert_array_equal(np.asarray(same.completion_mask), np.asarray(batch.completion_mask))
+    np.testing.assert_array_equal(np.asarray(same.tokens), np.asarray(batch.tokens))
 
 
 @pytest.mark.parametrize("lora_rank", [0, 4])
@@ -139,7 +156,8 @@ def test_grpo_on_text_conversations_updates_the_policy(checkpoint_dir, lora_rank
                                     jax.random.key(0))  # fmt: skip
     metrics = [trainer.step(jax.random.key(s)) for s in range(2)]
     assert all(np.isfinite(m["loss"]) and m["skipped"] == 0 and m["user_turns"] == 8 for m in metrics)
-    assert metrics[0]["kl"] == pytest.approx(0.0, abs=1e-6)
+    assert metrics[0]["kl"] == pytest.approx(0.0, abs=1e-6) and metrics[1]["kl"] > 1e-7  # the reference stays put
+    assert trainer.assistant.temperature == cfg.grpo.temperature  # sampled as the loss scores it
     after = [np.asarray(x) for x in jax.tree.leaves(lora.merge(trainer.pcfg, trainer.policy_state)[1])]
     assert any(not np.allclose(a, b) for a, b in zip(after, before, strict=True))
     assert trainer.assistant.model.state is not speaker.model.state  # the speaker samples the trained policy

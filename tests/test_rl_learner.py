@@ -403,6 +403,9 @@ def test_fsdp_and_tensor_sharded_step_matches_one_device(axes, lora_rank):
     held = sharding.bytes_per_device(start)
     whole = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(start))
     assert len(held) == 4 and max(held.values()) < 0.5 * whole
+    seeds = four.init_seeds(learner_lib.seed_keys(four.config.replace(seeds=(0, 1))))
+    q_seeds = (seeds.ref_params if lora_rank else seeds.params)["layers"][0]["self_attn"]["q_proj"]["kernel"]
+    assert q_seeds.get_value().sharding.spec == P(None, "fsdp", "tensor")  # seeds split the weights alike
     s4, m4 = four.run_chunk(start)
     _assert_close(_params(s4, comparable=True), _params(s1, comparable=True))
     for name in ("reward", "loss", "kl", "entropy"):

@@ -111,13 +111,41 @@ class ChatTokenizer:
         returns)."""
         return _spans(self._render(messages, add_generation_prompt, **kwargs), self.path)[0]
 
-    def encode_chat(self, messages: list[dict], add_generation_prompt: bool = False, **kwargs: Any) -> dict:
+    def encode_chat(self, messages: list[dict], add_generation_prompt: bool = False, mask_from: str = "generation",
+                    **kwargs: Any) -> dict:  # fmt: skip
         """``{"input_ids", "assistant_masks", "text"}`` of the rendered chat; a token is the
-        assistant's (mask 1) when its characters overlap a ``{% generation %}`` block's text."""
+        assistant's (mask 1) when its characters overlap an assistant span.
+
+        ``mask_from``: ``"generation"``, the template's ``{% generation %}`` blocks
+        (transformers' rule: all zeros for a template without them); ``"prefix"``, each
+        assistant message's text found by rendering the chat up to it with the generation
+        prompt, then with it (trailing whitespace left out); ``"auto"``, the blocks when the
+        template has them, else the prefixes (what training needs: most released templates,
+        Qwen2.5's among them, have no blocks).
+        """
+        if mask_from not in ("generation", "prefix", "auto"):
+            raise ValueError(f"mask_from must be 'generation', 'prefix' or 'auto', got {mask_from!r}")
         text, spans = _spans(self._render(messages, add_generation_prompt, **kwargs), self.path)
+        if mask_from == "prefix" or (mask_from == "auto" and "{% generation" not in self.template.replace("{%-", "{%")):
+            spans = self._prefix_spans(messages, text, **kwargs)
         enc = self.tokenizer.encode(text, add_special_tokens=False)
         mask = [int(any(start < b and end > a for a, b in spans)) for start, end in enc.offsets]
         return {"input_ids": list(enc.ids), "assistant_masks": mask, "text": text}
+
+
+    def _prefix_spans(self, messages: list[dict], text: str, **kwargs: Any) -> list[tuple[int, int]]:
+        spans = []
+        for i, message in enumerate(messages):
+            if message.get("role") != "assistant":
+                continue
+            before = self.render(messages[:i], add_generation_prompt=True, **kwargs)
+            after = self.render(messages[: i + 1], **kwargs)
+            if not (after.startswith(before) and text.startswith(after)):
+                raise ValueError(f"{self.path}: the chat template renders message {i}'s chat so far differently from "
+                                 "the start of the whole chat, and has no {% generation %} blocks: the assistant's "
+                                 "tokens cannot be found")  # fmt: skip
+            spans.append((len(before), len(before) + len(after[len(before):].rstrip())))
+        return [s for s in spans if s[1] > s[0]]
 
 
 def load_tokenizer(path: str) -> ChatTokenizer:

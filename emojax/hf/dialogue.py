@@ -84,8 +84,8 @@ class DialogueConfig:
       max_turns: the assistant's replies at most.
       max_change: the largest change a turn may report (larger ones are clipped; RLVER's
         released logs show +-5 and +-10 in 97% of turns).
-      assistant_tokens, user_tokens: each speaker's generation budget per turn.
-      temperature, top_p: both speakers' sampling.
+      assistant_tokens, user_tokens: each speaker's generation budget per turn (each
+        speaker's temperature and top-p are its own, :class:`Speaker`).
       assistant_system: the assistant's system prompt ("" for none).
     """
 
@@ -94,15 +94,11 @@ class DialogueConfig:
     max_change: int = 10
     assistant_tokens: int = 96
     user_tokens: int = 128
-    temperature: float = 0.7
-    top_p: float = 1.0
     assistant_system: str = "You are a warm, helpful assistant."
 
     def __post_init__(self):
         config.require(self, "start_e", lambda v: 0.0 <= v <= 100.0, "in [0, 100]")
         config.int_at_least(self, 1, "max_turns", "max_change", "assistant_tokens", "user_tokens")
-        config.positive(self, "temperature")
-        config.require(self, "top_p", lambda v: 0.0 < v <= 1.0, "in (0, 1]")
 
 
 def user_prompt(profile: Profile, e: float, max_change: int) -> str:
@@ -155,6 +151,7 @@ class Speaker:
     tokenizer: chat.ChatTokenizer
     temperature: float = 0.7
     top_p: float = 1.0
+    top_k: int = 0
     _compiled: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -176,8 +173,8 @@ class Speaker:
         for i, x in enumerate(ids):
             tokens[i, width - len(x):], mask[i, width - len(x):] = x, True
         end = self._end()
-        cfg = sampler.SamplerConfig(max_new_tokens=max_new_tokens, temperature=self.temperature, top_p=self.top_p,
-                                    end_token=end, pad_token=max(end, 0))  # fmt: skip
+        cfg = sampler.SamplerConfig(max_new_tokens=max_new_tokens, temperature=self.temperature, top_k=self.top_k,
+                                    top_p=self.top_p, end_token=end, pad_token=max(end, 0))  # fmt: skip
         if max_new_tokens not in self._compiled:
             graphdef = self.model.graphdef
             self._compiled[max_new_tokens] = jax.jit(

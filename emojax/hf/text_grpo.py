@@ -15,12 +15,18 @@ One step:
 2. :func:`emojax.hf.dialogue.converse` runs them with the current policy;
 3. the reward of a conversation is RLVER's ``max(e_T / 100, 0)``; advantages are
    group-relative (:func:`emojax.rl.advantages.group_advantages`);
-4. each conversation is encoded with the chat template (:meth:`ChatTokenizer.encode_chat`):
-   the tokens before the first assistant token are the prompt (left-padded to
-   ``prompt_len``), the rest the completion (right-padded to ``completion_len``, cut and
-   marked truncated if longer), and the template's assistant mask is the completion mask,
-   so the user's turns are context, never trained on;
+4. each conversation is encoded with the chat template (:meth:`ChatTokenizer.encode_chat`,
+   ``mask_from="auto"``: the template's ``{% generation %}`` blocks, or each assistant
+   message found by rendering prefixes when it has none): the tokens before the first
+   assistant token are the prompt (left-padded to ``prompt_len``), the rest the completion
+   (right-padded to ``completion_len``, cut and marked truncated if longer), and the
+   assistant mask is the completion mask, so the user's turns are context, never trained on;
 5. the update runs (one compiled function: the shapes are fixed by the two lengths).
+
+The assistant samples at the update's ``temperature`` and ``top_p`` (the loss scores the
+distribution that was sampled), and ``share_prompt`` is off: a group's prompts are the same
+text, but a byte-level tokenizer may merge the header's last character with a reply's first
+differently from row to row.
 
 The trained tokens are the conversation re-encoded, not the sampled ids: a tokenizer can
 split decoded text differently from how it was sampled. Old log-probs are recomputed
@@ -77,12 +83,15 @@ class TextGRPOConfig:
         config.positive(self, "lora_alpha")
 
 
-def to_batch(tokenizer: chat.ChatTokenizer, chats: Sequence[list[dict]], rewards: np.ndarray, group_size: int,
+def to_batch(tokenizer: chat.ChatTokenizer, chats: Sequence[list[dict]], rewards: np.ndarray, grpo: GRPOConfig,
              prompt_len: int, completion_len: int, pad: int = 0) -> Batch:  # fmt: skip
-    """The update's :class:`Batch` of whole conversations (step 4 of the module docstring).
+    """The update's :class:`Batch` of whole conversations (step 4 of the module docstring);
+    rows are group-major (``grpo.group_size`` rows per group) and advantages follow the run's
+    settings (``advantage_scale``, ``advantage_estimator``, ``std_ddof``, ...).
 
     Raises:
-      ValueError: a conversation's prompt (system and opening) is longer than ``prompt_len``.
+      ValueError: a conversation's prompt (system and opening) is longer than ``prompt_len``,
+        or it has assistant messages but no assistant token.
     """
     b = len(chats)
     tokens = np.full((b, prompt_len + completion_len), pad, np.int32)
@@ -90,8 +99,11 @@ def to_batch(tokenizer: chat.ChatTokenizer, chats: Sequence[list[dict]], rewards
     completion_mask = np.zeros((b, completion_len), bool)
     truncated = np.zeros(b, bool)
     for i, messages in enumerate(chats):
-        enc = tokenizer.encode_chat(messages)
+        enc = tokenizer.encode_chat(messages, mask_from="auto")
         ids, ours = np.asarray(enc["input_ids"], np.int32), np.asarray(enc["assistant_masks"], bool)
+        if not ours.any() and any(m.get("role") == "assistant" for m in messages):
+            raise ValueError(f"conversation {i}: no token of the assistant's messages was found with the chat "
+                             f"template of {tokenizer.path or 'the tokenizer'}")  # fmt: skip
         first = int(np.argmax(ours)) if ours.any() else len(ids)
         if first > prompt_len:
             raise ValueError(f"conversation {i}: its prompt (system prompt and opening) is {first} tokens, more than "
@@ -104,7 +116,10 @@ def to_batch(tokenizer: chat.ChatTokenizer, chats: Sequence[list[dict]], rewards
         mask[i, prompt_len:prompt_len + len(rest)] = True
         completion_mask[i, :len(rest)] = ours[first:][:completion_len]
     rewards = np.asarray(rewards, np.float32)
-    adv = adv_lib.group_advantages(jnp.asarray(rewards).reshape(-1, group_size)).advantages.reshape(-1)
+    adv = adv_lib.group_advantages(
+        jnp.asarray(rewards).reshape(-1, grpo.group_size), scale=grpo.advantage_scale,
+        estimator=grpo.advantage_estimator, std_ddof=grpo.std_ddof, eps=grpo.advantage_eps,
+        zero_std_tol=grpo.zero_std_tol).advantages.reshape(-1)  # fmt: skip
     return Batch(jnp.asarray(tokens), jnp.asarray(mask), jnp.asarray(completion_mask), adv, jnp.asarray(truncated),
                  jnp.asarray(rewards))  # fmt: skip
 
@@ -128,7 +143,7 @@ class TextTrainer:
         state = lora.attach(pcfg, base.state, key) if cfg.lora_rank else base.state
         self.pcfg = pcfg
         self.graphdef = nnx.graphdef(nnx.eval_shape(lambda: policy.Policy(pcfg, rngs=nnx.Rngs(0))))
-        grpo = cfg.grpo.replace(policy=pcfg, vocab_from_task=False)
+        grpo = cfg.grpo.replace(policy=pcfg, vocab_from_task=False, share_prompt=False)
         self.params, self.ref = lora.split(pcfg, state)
         if self.ref is None and grpo.beta > 0:
             self.ref = jax.tree.map(jnp.copy, self.params)
@@ -136,7 +151,9 @@ class TextTrainer:
         algorithm = algorithms.make_algorithm(grpo.algorithm)
         self.opt_state, self.critic = algorithm.init(tx, pcfg, self.params)
         self._update = jax.jit(algorithm.make_update(grpo, self.graphdef, tx, cfg.completion_len))
-        self.assistant = dataclasses.replace(assistant, _compiled={})
+        # Sampled as scored; a fresh compile cache, since the graphdef is this run's (LoRA).
+        self.assistant = dataclasses.replace(assistant, temperature=grpo.temperature, top_p=grpo.top_p,
+                                             top_k=grpo.top_k, _compiled={})  # fmt: skip
         self.grpo = grpo
         self._sync()
 
@@ -149,7 +166,6 @@ class TextTrainer:
         model = self.assistant.model
         self.assistant.model = checkpoint.HFModel(self.pcfg, self.graphdef, self.policy_state, model.hf_config,
                                                   model.dtypes)  # fmt: skip
-        self.assistant._compiled.clear()  # its jitted sampler closed over the old graphdef
 
     def step(self, key: jax.Array) -> dict[str, Any]:
         g, n = self.grpo.group_size, self.grpo.num_prompts
@@ -161,7 +177,8 @@ class TextTrainer:
         rewards = np.maximum(np.asarray(out["final_e"]) / 100.0, 0.0)
         system = [{"role": "system", "content": self.cfg.dialogue.assistant_system}] if self.cfg.dialogue.assistant_system else []
         chats = [system + t["messages"][:-1] for t in out["transcripts"]]  # the last user line is never answered
-        batch = to_batch(self.assistant.tokenizer, chats, rewards, g, self.cfg.prompt_len, self.cfg.completion_len)
+        batch = to_batch(self.assistant.tokenizer, chats, rewards, self.grpo, self.cfg.prompt_len,
+                         self.cfg.completion_len)  # fmt: skip
         self.params, self.opt_state, metrics, skipped, self.critic = self._update(
             self.params, self.opt_state, self.ref, batch, self.critic)
         self._sync()

@@ -298,8 +298,8 @@ def make_train(
         one = SingleDeviceSharding(jax.local_devices()[0])
         placed = placed_seeds = metrics_placed = one
     else:  # by the partition rules of emojax.rl.sharding (all replicated on a data-only mesh)
-        abstract = jax.eval_shape(init, jax.ShapeDtypeStruct((2,), jnp.uint32))
-        placed, placed_seeds = sharding.shardings(mesh, abstract), sharding.shardings(mesh, abstract, seed_axis=True)
+        placed = sharding.shardings(mesh, jax.eval_shape(init, jax.ShapeDtypeStruct((2,), jnp.uint32)))
+        placed_seeds = jax.tree.map(lambda s: NamedSharding(mesh, P(None, *s.spec)), placed)  # the seed axis whole
         metrics_placed = NamedSharding(mesh, P())
     kw = {"compiler_options": compiler_options}
     chunk_kw = {"donate_argnums": 0, **kw}

@@ -15,9 +15,12 @@ The axes (any subset may be in the mesh; a missing one counts as size 1):
 * ``tensor``: the heads and MLP columns split (Megatron): q, k, v, gate, up and the output
   head by output column, o and down by input row, the embedding by vocabulary.
 
-A dimension that does not divide by its axis' size is replicated instead (a 2-KV-head
-model on a 4-way tensor axis keeps its k and v whole), so every rule is always valid.
-Scalars, norms' scales and PPO's value head are replicated.
+A dimension that does not divide by its axis' size is replicated instead, so every rule
+is always valid. The check is on the flat dimension (``heads * head_dim``), not on the
+head count: a 2-KV-head k projection of width 128 on a 4-way tensor axis is split through
+its heads, which XLA computes correctly at the cost of more communication; choose a tensor
+size that divides the head counts. Scalars, norms' scales and PPO's value head are
+replicated.
 
 Example::
 
@@ -119,17 +122,12 @@ def param_spec(names: list[str], shape: tuple[int, ...], mesh: Mesh) -> P:
     return P(*(a if a in sizes and sizes[a] > 1 and dim % sizes[a] == 0 else None for a, dim in zip(axes, shape)))
 
 
-def shardings(mesh: Mesh, tree: Any, *, seed_axis: bool = False) -> Any:
-    """A :class:`NamedSharding` for every array of ``tree`` (a ``TrainState``, concrete or from
-    ``jax.eval_shape``), by :func:`param_spec`; ``seed_axis``: the arrays have a leading seed
-    axis, which stays whole."""
-
-    def one(path, x):
-        shape = tuple(x.shape)[1:] if seed_axis else tuple(x.shape)
-        spec = param_spec(_names(path), shape, mesh)
-        return NamedSharding(mesh, P(None, *spec) if seed_axis else spec)
-
-    return jax.tree_util.tree_map_with_path(one, tree)
+def shardings(mesh: Mesh, tree: Any) -> Any:
+    """A :class:`NamedSharding` for every array of ``tree`` (a one-seed ``TrainState``, concrete
+    or from ``jax.eval_shape``), by :func:`param_spec`. For states with a leading seed axis,
+    prepend ``None`` to each spec (the learner does)."""
+    return jax.tree_util.tree_map_with_path(lambda path, x: NamedSharding(
+        mesh, param_spec(_names(path), tuple(x.shape), mesh)), tree)  # fmt: skip
 
 
 def bytes_per_device(tree: Any) -> dict[str, int]:

@@ -52,7 +52,7 @@ import os
 from emojax import config, progress
 from emojax.rl import learner as learner_lib
 from emojax.rl import policy as policy_lib
-from emojax.rl import rewards, sft
+from emojax.rl import lora, rewards, sft
 from emojax.rl.config import GRPOConfig
 from emojax.rl.conversation_rewards import READS, estimator_reward
 from emojax.rl.environments import make_environment
@@ -298,7 +298,8 @@ def _base_policy(cfg: Config, workdir: str, profiles: jax.Array):
     if not cfg.base_policy:
         return None
     where = os.path.join(workdir, "base_policy")
-    pcfg = learner_lib.policy_config(cfg.grpo, make_environment("empathy", cfg.training))
+    # Pre-trained without adapters: a LoRA row puts its own on this base.
+    pcfg = lora.base_config(learner_lib.policy_config(cfg.grpo, make_environment("empathy", cfg.training)))
     if os.path.isdir(os.path.join(where, "checkpoints")):
         with progress.phase(f"loading the base policy in {where}"):
             return sft.load(where, pcfg)[0]
