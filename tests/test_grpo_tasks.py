@@ -151,5 +151,6 @@ def test_devices_build_a_data_mesh_or_say_how():
         study.data_mesh(0)
     mesh = study.data_mesh(4, fsdp=2)  # data 2 x fsdp 2 x tensor 1
     assert mesh.axis_names == ("data", "fsdp", "tensor") and mesh.devices.shape == (2, 2, 1)
-    with pytest.raises(ValueError, match="fsdp"):
-        study.Config(devices=2, fsdp=4)
+    with pytest.raises(ValueError, match="not a multiple of fsdp"):
+        study.data_mesh(2, fsdp=4)
+    assert study.Config(fsdp=2).fsdp == 2  # checked with devices when the mesh is made, in any --set order
