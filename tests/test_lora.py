@@ -23,8 +23,7 @@ LORA = dataclasses.replace(BASE, lora_rank=4, lora_alpha=8.0)
 
 def _logits(cfg, state, tokens):
     mask = tokens >= 0
-    graphdef = nnx.graphdef(nnx.eval_shape(lambda: policy.Policy(cfg, rngs=nnx.Rngs(0))))
-    return policy.apply(graphdef, state, tokens, policy.positions_from_mask(mask), mask)[0]
+    return policy.apply(policy.graphdef_of(cfg), state, tokens, policy.positions_from_mask(mask), mask)[0]
 
 
 TOKENS = jnp.array([[3, 5, 7, 9, 11, 2], [4, 4, 6, 8, 1, 0]], jnp.int32)
@@ -78,8 +77,7 @@ def test_adapter_gradients_are_the_chain_rule_of_the_kernels_gradient():
     mask = jnp.ones(TOKENS.shape, bool)
 
     def loss(cfg, params):
-        graphdef = nnx.graphdef(nnx.eval_shape(lambda: policy.Policy(cfg, rngs=nnx.Rngs(0))))
-        return jnp.sum(sampler.token_logprobs(graphdef, params, TOKENS, mask, 1.0, num_completion=3))
+        return jnp.sum(sampler.token_logprobs(policy.graphdef_of(cfg), params, TOKENS, mask, 1.0, num_completion=3))
 
     g_adapters = dict(nnx.to_flat_state(jax.grad(lambda a: loss(LORA, lora.combine(LORA, a, base)))(adapters)))
     g_full = dict(nnx.to_flat_state(jax.grad(lambda p: loss(base_cfg, p))(merged)))

@@ -138,7 +138,7 @@ def from_policy(pcfg: policy.PolicyConfig, state: nnx.State, like: dict | None =
     """An :class:`HFModel` of a policy trained here (to :func:`save` it as a checkpoint); a
     LoRA policy's adapters are merged into its kernels first (:func:`emojax.rl.lora.merge`)."""
     pcfg, state = lora.merge(pcfg, state)
-    graphdef = nnx.graphdef(nnx.eval_shape(lambda: policy.Policy(pcfg, rngs=nnx.Rngs(0))))
+    graphdef = policy.graphdef_of(pcfg)
     return HFModel(pcfg, graphdef, state, hf_config.hf_config(pcfg, like), {})
 
 

@@ -103,8 +103,7 @@ class HFEncoder(nnx.Module):
         if cfg.train == "lora":
             pcfg = dataclasses.replace(pcfg, lora_rank=cfg.lora_rank, lora_alpha=cfg.lora_alpha)
             state = lora.attach(pcfg, state, rngs.params())
-        abstract = nnx.eval_shape(lambda: policy.Policy(pcfg, rngs=nnx.Rngs(0)))
-        self.encoder = nnx.merge(nnx.graphdef(abstract), state)
+        self.encoder = nnx.merge(policy.graphdef_of(pcfg), state)
         self.drop = nnx.Dropout(cfg.dropout, rngs=rngs)
         self.hidden = nnx.Linear(pcfg.d_model, cfg.hidden, rngs=rngs)
         self.out = nnx.Linear(cfg.hidden, taxonomy.NUM_CATEGORIES * outputs_per_category, rngs=rngs)

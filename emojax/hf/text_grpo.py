@@ -142,11 +142,9 @@ class TextTrainer:
         pcfg = dataclasses.replace(base.config, lora_rank=cfg.lora_rank, lora_alpha=cfg.lora_alpha)
         state = lora.attach(pcfg, base.state, key) if cfg.lora_rank else base.state
         self.pcfg = pcfg
-        self.graphdef = nnx.graphdef(nnx.eval_shape(lambda: policy.Policy(pcfg, rngs=nnx.Rngs(0))))
+        self.graphdef = policy.graphdef_of(pcfg)
         grpo = cfg.grpo.replace(policy=pcfg, vocab_from_task=False, share_prompt=False)
-        self.params, self.ref = lora.split(pcfg, state)
-        if self.ref is None and grpo.beta > 0:
-            self.ref = jax.tree.map(jnp.copy, self.params)
+        self.params, self.ref = lora.start(pcfg, state, reference=grpo.beta > 0)
         tx = make_optimizer(grpo)
         algorithm = algorithms.make_algorithm(grpo.algorithm)
         self.opt_state, self.critic = algorithm.init(tx, pcfg, self.params)

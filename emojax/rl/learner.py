@@ -216,7 +216,7 @@ def make_train(
     if reward_fn is None:
         reward_fn = rewards.make_reward(cfg.reward, default=tuple(task.reward), max_length=n_new,
                                         group_size=cfg.group_size, task=task)
-    graphdef = nnx.graphdef(nnx.eval_shape(lambda: policy.Policy(pcfg, rngs=nnx.Rngs(0))))
+    graphdef = policy.graphdef_of(pcfg)
     if initial_params is not None:  # the base: a LoRA run puts fresh adapters on it
         like = jax.eval_shape(lambda k: policy.init(lora.base_config(pcfg), k)[1], jax.random.key(0))
         shapes = lambda tree: jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), tree)  # noqa: E731
@@ -256,10 +256,8 @@ def make_train(
         else:
             params = jax.tree.map(jnp.array, initial_params)
             params = lora.attach(pcfg, params, key_params) if pcfg.lora_rank else params
-        params, ref = lora.split(pcfg, params)
+        params, ref = lora.start(pcfg, params, reference=cfg.beta > 0)
         zero = jnp.zeros((), jnp.int32)
-        if ref is None and cfg.beta > 0:
-            ref = jax.tree.map(jnp.copy, params)  # a copy: params and the reference are distinct buffers (donation)
         opt_state, critic = algorithm.init(tx, pcfg, params)
         return TrainState(params, opt_state, critic, ref, key_run, zero, zero, zero, zero, zero)
 

@@ -30,7 +30,7 @@ from flax import nnx
 
 from emojax.rl import policy
 
-__all__ = ["attach", "base_config", "combine", "merge", "reference", "split"]
+__all__ = ["attach", "base_config", "combine", "merge", "reference", "split", "start"]
 
 
 def base_config(cfg: policy.PolicyConfig) -> policy.PolicyConfig:
@@ -60,6 +60,16 @@ def split(cfg: policy.PolicyConfig, state: nnx.State) -> tuple[nnx.State, nnx.St
     if cfg.lora_train:
         adapters = nnx.merge_state(adapters, jax.tree.map(jnp.copy, nnx.filter_state(base, _trained_whole(cfg))))
     return adapters, base
+
+
+def start(cfg: policy.PolicyConfig, state: nnx.State, reference: bool) -> tuple[nnx.State, nnx.State | None]:
+    """A run's ``(params, ref_params)`` from the policy's whole state: :func:`split`, and
+    without LoRA a copy of the whole as the frozen reference when ``reference`` (a copy, so
+    that the two are distinct buffers when a jitted step donates its input)."""
+    trainable, frozen = split(cfg, state)
+    if frozen is None and reference:
+        frozen = jax.tree.map(jnp.copy, trainable)
+    return trainable, frozen
 
 
 def combine(cfg: policy.PolicyConfig, trainable: nnx.State, frozen: nnx.State | None) -> nnx.State:

@@ -516,7 +516,13 @@ def init(cfg: PolicyConfig, key: jax.Array) -> tuple[nnx.GraphDef, nnx.State]:
     biases 0 (HF's init), but every weight comes from one normal draw of ``key``: a random
     call per tensor made the compiled initialiser about 4x slower to compile.
     """
-    return nnx.graphdef(_abstract(cfg)), _init_state(cfg, key)
+    return graphdef_of(cfg), _init_state(cfg, key)
+
+
+def graphdef_of(cfg: PolicyConfig) -> nnx.GraphDef:
+    """The structure of a policy of ``cfg``, without drawing weights (for
+    :func:`apply`, ``nnx.merge`` with a state from elsewhere)."""
+    return nnx.graphdef(_abstract(cfg))
 
 
 def _abstract(cfg: PolicyConfig) -> Policy:

@@ -121,8 +121,8 @@ def optimizer_steps(cfg: GRPOConfig, tx: optax.GradientTransformation, micro_los
     ``micro_loss(trainable, micro_batch, normalizer, entropy_coef, frozen) -> (loss,
     metrics)``; ``trainable`` is any pytree the optimizer was initialised on (GRPO: the
     policy's parameters, or its LoRA adapters; PPO: those and the value head); ``frozen``
-    (the LoRA base, :mod:`emojax.rl.lora`) is read, never differentiated. A step whose loss or gradient norm is not
-    finite leaves ``trainable`` and the optimizer state as they were and counts in
+    (the LoRA base, :mod:`emojax.rl.lora`) is read, never differentiated. A step whose loss
+    or gradient norm is not finite leaves ``trainable`` and the optimizer state as they were and counts in
     ``skipped``. Metrics are means over the ``mu`` steps (:func:`_combine` within one).
     """
     grad_fn = jax.grad(micro_loss, has_aux=True)
@@ -206,7 +206,8 @@ def make_update(
 
     def micro_loss(params, mb, normalizer, coef, frozen):
         batch, old_logp, ref_logp = mb
-        logp, entropy = logprobs(lora.combine(pcfg, params, frozen), batch.tokens, batch.mask, entropy=True, shared_prompt=shared)
+        logp, entropy = logprobs(lora.combine(pcfg, params, frozen), batch.tokens, batch.mask, entropy=True,
+                                 shared_prompt=shared)  # fmt: skip
         if cfg.entropy_coef == 0:
             entropy = jax.lax.stop_gradient(entropy)  # a metric only
         loss, metrics = losses.policy_loss(
