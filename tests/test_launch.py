@@ -17,7 +17,7 @@ import pytest
 from emojax import interrupt, launch, progress, workdir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LAUNCHERS = ("label_vs_intensity", "stability", "context_gap", "grpo_tasks", "train_estimator", "empathy")
+LAUNCHERS = ("label_vs_intensity", "stability", "context_gap", "grpo_tasks", "train_estimator", "empathy", "text_grpo")
 
 
 # --- the work dir's record ---------------------------------------------------------------

@@ -127,7 +127,8 @@ def to_batch(tokenizer: chat.ChatTokenizer, chats: Sequence[list[dict]], rewards
 class TextTrainer:
     """GRPO (or PPO) of ``assistant`` against ``user`` (see the module docstring).
 
-    ``step(key) -> metrics`` runs one rollout and update; :attr:`policy_state` is the
+    ``step(key) -> metrics`` runs one rollout and update (``metrics["transcript"]`` is its
+    first conversation); :attr:`policy_state` is the
     policy's whole state now (adapters on their base with LoRA), to save with
     :func:`emojax.hf.from_policy`.
     """
@@ -159,6 +160,17 @@ class TextTrainer:
     def policy_state(self) -> nnx.State:
         return lora.combine(self.pcfg, self.params, self.ref)
 
+    @property
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint of the run holds: the trained parameters (the adapters with
+        LoRA), the optimizer's state and PPO's critic (None for GRPO)."""
+        return {"params": self.params, "opt_state": self.opt_state, "critic": self.critic}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from :attr:`state` as saved (the speaker then samples that policy)."""
+        self.params, self.opt_state, self.critic = state["params"], state["opt_state"], state["critic"]
+        self._sync()
+
     def _sync(self) -> None:
         """The speaker samples from the current policy."""
         model = self.assistant.model
@@ -184,5 +196,6 @@ class TextTrainer:
             "reward": float(np.mean(rewards)), "final_e": float(np.mean(out["final_e"])),
             "turns": float(np.mean(out["turns"])), "truncated": float(np.mean(np.asarray(batch.truncated))),
             "unparsed_change": out["unparsed_change"], "user_turns": out["user_turns"], "skipped": int(skipped),
+            "transcript": out["transcripts"][0],
             **{k: float(v) for k, v in metrics.items()},
         }  # fmt: skip
