@@ -63,7 +63,7 @@ def test_ctrl_c_saves_the_step_and_the_rerun_ends_equal_to_an_uninterrupted_run(
             study.run(SMOKE, cut)
     assert stop.value.step == 2 and interrupt.requested() is None
     with open(os.path.join(cut, "transcripts.jsonl"), "a") as f:  # a hard kill after a row, before its save
-        f.write(json.dumps({"step": 3, "messages": []}) + "\n")
+        f.write(json.dumps({"step": 3, "messages": []}) + "\n" + '{"step": 4, "mess')  # and a torn line
     resumed = study.run(SMOKE, cut)
     assert resumed["first"]["step"] == 3  # only the last step ran again
     for a, b in zip(_tensors(resumed["final"]), _tensors(os.path.join(where, "final")), strict=True):

@@ -208,8 +208,7 @@ def evaluate(trainer: text_grpo.TextTrainer, user: dialogue.Generate, users: lis
 
 def _save_final(trainer: text_grpo.TextTrainer, source: str, where: str) -> str:
     model = hf_checkpoint.from_policy(trainer.pcfg, trainer.policy_state, like=trainer.assistant.model.hf_config)
-    dtypes = trainer.assistant.model.dtypes
-    hf_checkpoint.save(dataclasses.replace(model, dtypes={k: v for k, v in dtypes.items()}), where)
+    hf_checkpoint.save(dataclasses.replace(model, dtypes=dict(trainer.assistant.model.dtypes)), where)
     for name in _TOKENIZER_FILES:
         if os.path.isfile(os.path.join(source, name)):
             shutil.copy(os.path.join(source, name), os.path.join(where, name))
@@ -291,8 +290,8 @@ def _rewind(path: str, step: int) -> None:
         return
     with open(path) as f:
         lines = [line for line in f if line.strip()]
-    kept = [line if line.endswith("\n") else line + "\n" for line in lines if json.loads(line)["step"] <= step]
-    if len(kept) < len(lines) or (lines and not lines[-1].endswith("\n")):
+    kept = [line for line in lines if line.endswith("\n") and json.loads(line)["step"] <= step]  # torn: dropped
+    if len(kept) < len(lines):
         config.write_text(path, "".join(kept))
 
 
