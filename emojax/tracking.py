@@ -61,11 +61,7 @@ class Tracker:
         ``step`` logs them again), so the file holds each step once."""
         self._jsonl.close()
         path = os.path.join(self.workdir, "metrics.jsonl")
-        with open(path) as f:
-            lines = [line for line in f if line.strip()]
-        kept = [line.rstrip("\n") + "\n" for line in lines if _step(line) <= step]
-        if len(kept) < len(lines) or (lines and not lines[-1].endswith("\n")):
-            config_lib.write_text(path, "".join(kept))
+        rewind_jsonl(path, step)
         self._jsonl = open(path, "a")
 
     def log(self, step: int, metrics: Mapping[str, Any]) -> None:
@@ -91,6 +87,19 @@ class Tracker:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def rewind_jsonl(path: str, step: int) -> None:
+    """Keep the rows of a JSONL file with ``"step"`` at or before ``step`` (a run resumed
+    from its checkpoint at ``step`` writes the later ones again); a line torn by a crash is
+    dropped. Rewritten atomically, and only when something goes."""
+    if not os.path.isfile(path):
+        return
+    with open(path) as f:
+        lines = [line for line in f if line.strip()]
+    kept = [line.rstrip("\n") + "\n" for line in lines if _step(line) <= step]
+    if len(kept) < len(lines) or (lines and not lines[-1].endswith("\n")):
+        config_lib.write_text(path, "".join(kept))
 
 
 def _step(line: str) -> float:

@@ -317,7 +317,10 @@ def test_seeds_in_one_program_equal_separate_runs(strategy, tmp_path):
     single = _learner()
     for i in range(2):
         state, m = single.run_chunk(single.init(keys[i]))
-        _assert_close([x[i] for x in _params(states, comparable=True)], _params(state, comparable=True))
+        # vmap batches each matmul over seeds, which sums in another order; over the chunk's
+        # steps that grew to 1.4e-5 of a tensor's norm on one machine's CPU. Another seed's
+        # weights would differ by about their own norm.
+        _assert_close([x[i] for x in _params(states, comparable=True)], _params(state, comparable=True), rtol=5e-5)
         np.testing.assert_allclose(np.asarray(metrics["loss"])[i], np.asarray(m["loss"]), rtol=1e-5, atol=1e-6)
     assert lrn.traces["run_chunk_seeds"] == 1 and _compiles(lrn.run_chunk_seeds) == 1
     if strategy == "map":

@@ -35,6 +35,7 @@ def register_user(name: str, user: dialogue.Generate) -> dialogue.Generate:
 
 
 def registered_users() -> tuple[str, ...]:
+    """The registered names, sorted (what an unknown name's error lists)."""
     return tuple(sorted(_USERS))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import tempfile
 
 import jax
 import tokenizers
@@ -33,12 +34,26 @@ def vocab_size() -> int:
     return -(-n // 8) * 8
 
 
-def write_random(path: str, cfg: policy.PolicyConfig, key: jax.Array) -> str:
+def write_random(path: str, cfg: policy.PolicyConfig, key: jax.Array, dtype: str = "F32") -> str:
     """Write a checkpoint of ``cfg`` (its vocabulary set to :func:`vocab_size`, embeddings
-    tied) with weights drawn from ``key`` and the bundled tokenizer into ``path``; returns
-    ``path``. The same key writes the same weights."""
+    tied) with weights drawn from ``key``, stored as ``dtype`` (``F32`` or ``BF16``), and the
+    bundled tokenizer into the new folder ``path``; returns ``path``. The same key writes the
+    same weights. The folder appears whole or not at all (written beside it, then renamed),
+    so an interrupted write never leaves a folder that looks like a checkpoint."""
+    if dtype not in ("F32", "BF16"):
+        raise ValueError(f"write_random: dtype must be 'F32' or 'BF16', got {dtype!r}")
     cfg = dataclasses.replace(cfg, vocab_size=vocab_size(), tie_embeddings=True, lora_rank=0)
-    checkpoint.save(checkpoint.from_policy(cfg, policy.init(cfg, key)[1]), path)
-    for name in _FILES:
-        shutil.copy(os.path.join(ASSETS, name), os.path.join(path, name))
+    model = checkpoint.from_policy(cfg, policy.init(cfg, key)[1])
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.")
+    try:
+        checkpoint.save(dataclasses.replace(model, dtypes={name: dtype for name in policy.hf_parameter_map(cfg)}),
+                        staging)  # fmt: skip
+        for name in _FILES:
+            shutil.copy(os.path.join(ASSETS, name), os.path.join(staging, name))
+        os.rename(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return path

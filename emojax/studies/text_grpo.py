@@ -9,7 +9,8 @@ folder that ``transformers`` or :func:`emojax.hf.load` reads.
 
 The users are RLVER's in words (:class:`emojax.hf.dialogue.Profile`): personas in the
 world's mix (RLVER's 41/34/25%), the four hidden needs uniformly, a topic with its opening
-line from :data:`TOPICS`; training and held-out profiles are drawn from different keys.
+line from :data:`TOPICS`; the held-out users' (need, topic) pairs are never trained on
+(:func:`held_out`).
 The user is a second checkpoint (``user=DIR``) or a rule (``user=rule:NAME``,
 :mod:`emojax.hf.rule_users`), which is what the ``smoke`` and ``tiny`` presets use, with a
 random assistant (:func:`emojax.hf.toy.write_random`), since no weights ship with emojax.
@@ -19,7 +20,9 @@ PPO's critic; every ``save_every`` steps and at a stop), ``metrics.jsonl`` (a ro
 ``evaluations.json`` (held-out mean final ``e``, success and failure at step 0 and every
 ``eval_every`` steps), ``transcripts.jsonl`` (the first conversation of each step) and
 ``final/`` (the policy with any adapters merged, in its checkpoint's dtypes, with the
-tokenizer files beside it).
+source folder's other files: tokenizer, chat template, generation config). A Ctrl-C saves
+the step it stopped at; the same call resumes there, redoing an evaluation that was due and
+logging each step once.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 from typing import Any
 
@@ -34,13 +38,14 @@ import jax
 import numpy as np
 
 from emojax import checkpoint, config, interrupt, progress, tracking
+from emojax import workdir as workdir_lib
 from emojax.hf import checkpoint as hf_checkpoint
 from emojax.hf import dialogue, rule_users, text_grpo, toy
 from emojax.rl import policy as policy_lib
 from emojax.rl.config import GRPOConfig
 from emojax.world import user as world_user
 
-__all__ = ["PRESETS", "TOPICS", "Config", "check_inputs", "evaluate", "profiles", "run", "summary"]
+__all__ = ["PRESETS", "TOPICS", "Config", "check_inputs", "evaluate", "held_out", "profiles", "run", "summary"]
 
 # A topic and the line a user opens with; the hidden need is drawn apart from it, so the
 # same opening hides different needs across users (RLVER's profiles pair them the same way).
@@ -55,8 +60,7 @@ TOPICS: tuple[tuple[str, str], ...] = (
     ("sleep", "I keep waking up at four in the morning and cannot get back to sleep."),
 )
 RULE = "rule:"  # the prefix of Config.user naming a rule user
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json",
-                    "generation_config.json")  # fmt: skip
+_WEIGHTS = re.compile(r"^(config\.json|.*\.safetensors|.*\.safetensors\.index\.json|.*\.bin|.*\.bin\.index\.json|.*\.pt)$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,26 +151,43 @@ PRESETS: dict[str, Config] = {
 }  # fmt: skip
 
 
-def profiles(key: jax.Array, n: int) -> tuple[list[dialogue.Profile], list[str]]:
-    """``n`` users (persona by the world's mix, need uniform, topic uniform) and their
-    opening lines, fixed by ``key``."""
+def held_out(need: int, topic: int) -> bool:
+    """Whether a (need, topic) pair is kept for evaluation: a quarter of the 32 pairs, each
+    need and each topic in both halves, so the held-out users are combinations never
+    trained on (a user is a persona, a need and a topic: 96 in all, which 500 training
+    draws would cover)."""
+    return (need + topic) % 4 == 0
+
+
+def profiles(key: jax.Array, n: int, evaluation: bool = False) -> tuple[list[dialogue.Profile], list[str]]:
+    """``n`` users and their opening lines, fixed by ``key``: a persona by the world's mix
+    (RLVER's 41/34/25%), a need uniformly, then a topic uniformly among those whose pair with
+    the need is held out (``evaluation``) or not (:func:`held_out`)."""
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
-    mix = world_user.UserConfig().persona_mix
-    personas = rng.choice(len(world_user.PERSONAS), n, p=mix)
+    personas = rng.choice(len(world_user.PERSONAS), n, p=world_user.UserConfig().persona_mix)
     needs = rng.integers(len(world_user.NEEDS), size=n)
-    topics = rng.integers(len(TOPICS), size=n)
+    topics = [int(rng.choice([t for t in range(len(TOPICS)) if held_out(int(q), t) == evaluation])) for q in needs]
     users = [dialogue.Profile(world_user.PERSONAS[p], world_user.NEEDS[q], TOPICS[t][0])
              for p, q, t in zip(personas, needs, topics)]  # fmt: skip
     return users, [TOPICS[t][1] for t in topics]
 
 
+def _check_folder(field: str, path: str) -> None:
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"Config.{field}: {path} is not a folder (a local checkpoint: config.json, "
+                                f"*.safetensors, tokenizer.json and a chat template)")  # fmt: skip
+    for name in ("config.json", "tokenizer.json"):
+        if not os.path.isfile(os.path.join(path, name)):
+            raise FileNotFoundError(f"Config.{field}: {os.path.join(path, name)} is missing (a local checkpoint "
+                                    f"folder holds config.json, *.safetensors, tokenizer.json and a chat template)")  # fmt: skip
+
+
 def check_inputs(cfg: Config) -> None:
     """Refuse, before anything is written, a run whose checkpoints are not named or not there
-    (a FileNotFoundError or ValueError naming the field)."""
-    if cfg.policy and not os.path.isdir(cfg.policy):
-        raise FileNotFoundError(f"Config.policy: {cfg.policy} is not a folder (a local checkpoint: config.json, "
-                                f"*.safetensors, tokenizer.json)")  # fmt: skip
-    if not cfg.policy and not cfg.random_policy:
+    (a FileNotFoundError or ValueError naming the field and the file)."""
+    if cfg.policy:
+        _check_folder("policy", cfg.policy)
+    elif not cfg.random_policy:
         raise ValueError("Config.policy: this preset trains a checkpoint you name: --set policy=DIR (and --set "
                          "user=DIR for the simulated user, or --set user=rule:length)")  # fmt: skip
     if not cfg.user:
@@ -174,15 +195,17 @@ def check_inputs(cfg: Config) -> None:
                          "policy's) or a rule (--set user=rule:length)")  # fmt: skip
     if cfg.user.startswith(RULE):
         rule_users.make_user(cfg.user[len(RULE):])  # an unknown name fails here, before any work
-    elif not os.path.isdir(cfg.user):
-        raise FileNotFoundError(f"Config.user: {cfg.user} is not a folder (a local checkpoint)")
+    else:
+        _check_folder("user", cfg.user)
 
 
 def _assistant_path(cfg: Config, workdir: str) -> str:
+    """The policy's folder: ``cfg.policy``, or the random checkpoint written (whole or not
+    at all: :func:`emojax.hf.toy.write_random` renames a finished folder) into the work dir."""
     if cfg.policy:
         return cfg.policy
     where = os.path.join(workdir, "random_policy")
-    if not os.path.isfile(os.path.join(where, "config.json")):
+    if not os.path.isdir(where):
         key = jax.random.fold_in(jax.random.key(cfg.seed), 3)
         toy.write_random(where, policy_lib.PRESETS[cfg.random_policy], key)
     return where
@@ -208,18 +231,27 @@ def evaluate(trainer: text_grpo.TextTrainer, user: dialogue.Generate, users: lis
 
 
 def _save_final(trainer: text_grpo.TextTrainer, source: str, where: str) -> str:
+    """The trained policy (adapters merged) in the source checkpoint's tensor dtypes (in
+    shards of at most 5 GB when it is larger), with every file of the source that is not weights or
+    ``config.json`` (the tokenizer's, the chat template, the generation config)."""
     model = hf_checkpoint.from_policy(trainer.pcfg, trainer.policy_state, like=trainer.assistant.model.hf_config)
-    hf_checkpoint.save(dataclasses.replace(model, dtypes=dict(trainer.assistant.model.dtypes)), where)
-    for name in _TOKENIZER_FILES:
-        if os.path.isfile(os.path.join(source, name)):
+    shard = 5 * 10**9 if 4 * sum(x.size for x in jax.tree.leaves(model.state)) > 5 * 10**9 else 0  # one file if small
+    hf_checkpoint.save(dataclasses.replace(model, dtypes=dict(trainer.assistant.model.dtypes)), where,
+                       max_shard_bytes=shard)  # fmt: skip
+    for name in sorted(os.listdir(source)):
+        if os.path.isfile(os.path.join(source, name)) and not _WEIGHTS.match(name):
             shutil.copy(os.path.join(source, name), os.path.join(where, name))
     return where
 
 
 def run(cfg: Config, workdir: str) -> dict[str, Any]:
-    """Train (or resume) the run in ``workdir``; returns the first and last steps' rewards,
-    the held-out evaluations and where the final checkpoint is."""
+    """Train (or resume) the run in ``workdir``; returns the first and last steps' rewards
+    in this call, the reward curve, the held-out evaluations and where the final
+    checkpoint is. A Ctrl-C saves the step it stopped at and raises
+    :class:`emojax.interrupt.Interrupted`; calling again resumes there."""
     check_inputs(cfg)
+    record = config.to_dict(cfg)
+    workdir_lib.check_same(workdir, record)  # before any restore: another config's state is never read
     os.makedirs(workdir, exist_ok=True)
     path = _assistant_path(cfg, workdir)
     root = jax.random.key(cfg.seed)
@@ -227,7 +259,7 @@ def run(cfg: Config, workdir: str) -> dict[str, Any]:
         speaker = dialogue.Speaker.load(path, dtype=cfg.dtype)
         user = _user(cfg)
     train_users, train_openings = profiles(jax.random.fold_in(root, 0), cfg.train_profiles)
-    eval_users, eval_openings = profiles(jax.random.fold_in(root, 1), cfg.eval_profiles)
+    eval_users, eval_openings = profiles(jax.random.fold_in(root, 1), cfg.eval_profiles, evaluation=True)
     trainer = text_grpo.TextTrainer(cfg.run, speaker, user, train_users, train_openings, jax.random.fold_in(root, 2))
     mngr = checkpoint.manager(workdir, cfg.keep_checkpoints)
     restored = checkpoint.restore(mngr, trainer.state)
@@ -242,20 +274,23 @@ def run(cfg: Config, workdir: str) -> dict[str, Any]:
     evals: dict[str, dict] = {}
     if os.path.isfile(evals_file):
         with open(evals_file) as f:
-            evals = {k: v for k, v in json.load(f).items() if int(k) <= step}
-
-    def held_out(at: int) -> None:
-        with progress.phase(f"held-out evaluation at step {at} ({cfg.eval_profiles} users)"):
-            evals[str(at)] = evaluate(trainer, user, eval_users, eval_openings, cfg, jax.random.fold_in(root, 10**6 + at))
+            evals = {k: v for k, v in json.load(f).items() if int(k) <= step}  # later ones are redone
         config.write_json(evals_file, evals)
 
-    if cfg.eval_every and "0" not in evals:
-        held_out(0)
-    _rewind(os.path.join(workdir, "transcripts.jsonl"), step)
+    def evaluate_if_due(at: int) -> None:
+        due = cfg.eval_every and (at % cfg.eval_every == 0 or at == cfg.steps)
+        if due and str(at) not in evals:
+            with progress.phase(f"held-out evaluation at step {at} ({cfg.eval_profiles} users)"):
+                evals[str(at)] = evaluate(trainer, user, eval_users, eval_openings, cfg,
+                                          jax.random.fold_in(root, 10**6 + at))  # fmt: skip
+            config.write_json(evals_file, evals)
+
+    tracking.rewind_jsonl(os.path.join(workdir, "transcripts.jsonl"), step)
     rows: list[dict] = []
-    with tracking.Tracker(workdir, config.to_dict(cfg), project="emojax-text-grpo") as tracker:
+    with tracking.Tracker(workdir, record, project="emojax-text-grpo") as tracker:
         tracker.rewind(step)
         with progress.phase("text GRPO", cfg.steps, unit="steps", initial=step) as bar, interrupt.deferred():
+            evaluate_if_due(step)  # step 0, or one a stopped run saved but did not evaluate
             while step < cfg.steps:
                 metrics = trainer.step(jax.random.fold_in(jax.random.fold_in(root, 4), step))
                 transcript = metrics.pop("transcript")
@@ -264,13 +299,15 @@ def run(cfg: Config, workdir: str) -> dict[str, Any]:
                 rows.append({"step": step, **metrics})
                 with open(os.path.join(workdir, "transcripts.jsonl"), "a") as f:
                     f.write(json.dumps({"step": step, **transcript}) + "\n")
-                stop = interrupt.requested()
-                if step % cfg.save_every == 0 or step == cfg.steps or stop is not None:
+                saved = step % cfg.save_every == 0 or step == cfg.steps
+                if saved:
                     checkpoint.save(mngr, step, trainer.state, {"step": step})
-                if cfg.eval_every and step % cfg.eval_every == 0:
-                    held_out(step)
+                evaluate_if_due(step)
                 bar.update(1, reward=metrics["reward"], turns=metrics["turns"])
+                stop = interrupt.requested()  # after the evaluation: a Ctrl-C during it stops here
                 if stop is not None and step < cfg.steps:
+                    if not saved:
+                        checkpoint.save(mngr, step, trainer.state, {"step": step})
                     raise interrupt.Interrupted(stop, step, workdir)
     final = os.path.join(workdir, "final")
     with progress.phase(f"saving the trained policy to {final}"):
@@ -282,18 +319,6 @@ def run(cfg: Config, workdir: str) -> dict[str, Any]:
         "curve": {"step": [r["step"] for r in logged], "reward": [r["reward"] for r in logged]},
         "evaluations": {int(k): v for k, v in sorted(evals.items(), key=lambda kv: int(kv[0]))},
     }  # fmt: skip
-
-
-def _rewind(path: str, step: int) -> None:
-    """Keep the lines of a JSONL file logged at or before ``step`` (a resumed run writes
-    the later ones again)."""
-    if not os.path.isfile(path):
-        return
-    with open(path) as f:
-        lines = [line for line in f if line.strip()]
-    kept = [line for line in lines if line.endswith("\n") and json.loads(line)["step"] <= step]  # torn: dropped
-    if len(kept) < len(lines):
-        config.write_text(path, "".join(kept))
 
 
 def summary(results: dict[str, Any]) -> str:

@@ -32,4 +32,5 @@ def curves_figure(results: dict[str, Any]):
 
 
 def save_all(results: dict[str, Any], workdir: str) -> list[str]:
+    """Write ``curves.png`` into ``workdir``; returns its path in a list."""
     return save_figures(results, workdir, {"curves.png": curves_figure})
