@@ -136,10 +136,11 @@ PRESETS: dict[str, Config] = {
                     run=_run(GRPOConfig(num_prompts=2, group_size=2, mu=1, learning_rate=1e-2), 2, 24, 8, 128, 128)),
     # A first look: a random 2x64 assistant learns to please the length rule (about half
     # of a random policy's 24-token replies reach its 48 characters); trained on 3 replies,
-    # evaluated on 5.
+    # evaluated on 5; RLVER's batch of 8 users x 4 (with 4 x 4 the reward fell back for
+    # ten steps midway).
     "tiny": Config(random_policy="2x64", user="rule:length", steps=40, save_every=10, train_profiles=32,
                    eval_profiles=16, eval_every=10, eval_turns=5,
-                   run=_run(GRPOConfig(num_prompts=4, group_size=4, mu=1, learning_rate=3e-3), 3, 24, 8, 128, 192)),
+                   run=_run(GRPOConfig(num_prompts=8, group_size=4, mu=1, learning_rate=3e-3), 3, 24, 8, 128, 192)),
     # RLVER's run on your checkpoints (--set policy=DIR --set user=DIR): groups of 4 clones
     # of a user, 8 users a step (its batch of 32), 1,000 steps, start e 30, at most 8
     # replies, token-mean loss, KL 0, temperature 1, LoRA rank 16 on every projection at
