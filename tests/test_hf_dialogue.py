@@ -4,19 +4,14 @@ bookkeeping with scripted speakers, and the plumbing on a tiny random checkpoint
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 
 import jax
 import numpy as np
 import pytest
 
 from emojax import hf
-from emojax.hf import dialogue
+from emojax.hf import dialogue, toy
 from emojax.rl import lora, policy
-
-FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "hf", "chat")
-
 
 def test_parse_reads_the_format_and_applies_the_rule_to_the_rest():
     change, reply, flags = dialogue.parse("Reasoning: it helped.\nChange: +5\nReply: thanks, that helps", 10)
@@ -72,13 +67,10 @@ def test_the_loop_routes_each_reply_to_its_own_user_and_stops_ended_conversation
 
 @pytest.fixture(scope="module")
 def checkpoint_dir(tmp_path_factory):
-    """A tiny random Qwen2-family checkpoint with the fixture's ChatML tokenizer (394 ids)."""
-    path = str(tmp_path_factory.mktemp("speaker") / "ckpt")
-    cfg = dataclasses.replace(policy.PRESETS["smoke"], vocab_size=400, tie_embeddings=True)
-    hf.save(hf.from_policy(cfg, policy.init(cfg, jax.random.key(0))[1]), path)
-    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
-        shutil.copy(os.path.join(FIXTURE, name), path)
-    return path
+    """A tiny random Qwen2-family checkpoint with the bundled ChatML tokenizer (394 ids,
+    :mod:`emojax.hf.toy`)."""
+    return toy.write_random(str(tmp_path_factory.mktemp("speaker") / "ckpt"), policy.PRESETS["smoke"],
+                            jax.random.key(0))  # fmt: skip
 
 
 def test_two_checkpoints_converse_and_gibberish_is_counted_not_fatal(checkpoint_dir):

@@ -4,10 +4,8 @@ tokenizer.json, frozen or with LoRA, its metrics in eval.json."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import shutil
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +15,7 @@ from flax import nnx
 
 import real_files as rf
 from emojax import checkpoint, hf, tracking
+from emojax.hf import toy
 from emojax.hf.estimator import HFEncoder
 from emojax.rl import policy
 from emojax.train import estimator, loop
@@ -29,14 +28,10 @@ MODEL = "emojax.hf.estimator:HFEncoder"
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """A tiny random Qwen2-family checkpoint whose vocabulary covers the fixture tokenizer's
-    394 ids, that tokenizer beside it, and GoEmotions files."""
+    """A tiny random Qwen2-family checkpoint with the bundled tokenizer (394 ids,
+    :mod:`emojax.hf.toy`) beside it, and GoEmotions files."""
     root = tmp_path_factory.mktemp("hf_estimator")
-    cfg = dataclasses.replace(policy.PRESETS["smoke"], vocab_size=400, tie_embeddings=True)
-    _, state = policy.init(cfg, jax.random.key(0))
-    ckpt = str(root / "ckpt")
-    hf.save(hf.from_policy(cfg, state), ckpt)
-    shutil.copy(os.path.join(os.path.dirname(__file__), "fixtures", "hf", "chat", "tokenizer.json"), ckpt)
+    ckpt = toy.write_random(str(root / "ckpt"), policy.PRESETS["smoke"], jax.random.key(0))
     return {"ckpt": ckpt, "go": rf.write_goemotions(root / "go"), "data": str(root / "data"), "root": root}
 
 

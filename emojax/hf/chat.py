@@ -132,7 +132,6 @@ class ChatTokenizer:
         mask = [int(any(start < b and end > a for a, b in spans)) for start, end in enc.offsets]
         return {"input_ids": list(enc.ids), "assistant_masks": mask, "text": text}
 
-
     def _prefix_spans(self, messages: list[dict], text: str, **kwargs: Any) -> list[tuple[int, int]]:
         spans = []
         for i, message in enumerate(messages):

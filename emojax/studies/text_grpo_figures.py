@@ -22,9 +22,9 @@ def curves_figure(results: dict[str, Any]):
         left.plot(steps[9:], np.convolve(reward, np.ones(10) / 10, "valid"), color="C0", lw=2, label="mean of 10")
     left.set(xlabel="step", ylabel="training reward", title="training conversations")
     left.legend(fontsize=10)
-    evals = results["evaluations"]
-    at = sorted(int(k) for k in evals)
-    right.plot(at, [evals[k]["score"] if k in evals else evals[str(k)]["score"] for k in at], "o-", color="C1")
+    evals = {int(k): v for k, v in results["evaluations"].items()}  # JSON keys are strings
+    at = sorted(evals)
+    right.plot(at, [evals[k]["score"] for k in at], "o-", color="C1")
     right.set(xlabel="step", ylabel="mean final e (0-100)", title="held-out users", ylim=(0, 100))
     for ax in (left, right):
         ax.grid(alpha=0.3)
